@@ -1,0 +1,24 @@
+import type { CronEnv } from './env';
+import { runCronPass } from './pass';
+
+export default {
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(runCronPass(env, controller.scheduledTime));
+  },
+
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (env.LOCAL_TRIGGER === '1' && request.method === 'POST' && url.pathname === '/__scheduled') {
+      try {
+        return Response.json(await runCronPass(env, Date.now()));
+      } catch (err) {
+        const detail = err instanceof Error ? err.message : String(err);
+        return Response.json({ type: 'about:blank', title: 'Cron pass failed', status: 500, detail }, {
+          status: 500,
+          headers: { 'content-type': 'application/problem+json' },
+        });
+      }
+    }
+    return new Response(null, { status: 404 });
+  },
+} satisfies ExportedHandler<CronEnv>;
