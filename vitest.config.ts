@@ -10,7 +10,8 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts'],
+          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/admin/**/*.test.ts'],
+          globalSetup: ['test/setup/database.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
       ports,
       host,
       databaseUrl,
-      dataDir: resolve(root, '.data'),
+      dataDir: resolve(root, process.env.FLAGS_DATA_DIR || '.data'),
       adminToken: process.env.FLAGS_ADMIN_TOKEN,
       evalKey: process.env.FLAGS_EVAL_KEY,
       log: (line) => console.log(`  ${line}`),
@@ -71,8 +71,13 @@ async function main(): Promise<void> {
     await stack.close();
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Miniflare installs handlers that exit at once; replace them so the database (PGlite flushes
+  // to .data) and workerd are closed in order before the process ends. Its 'exit' hook stays as a
+  // last resort that kills workerd.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(signal));
+  }
 
   const lines = [
     '',
@@ -82,13 +87,12 @@ async function main(): Promise<void> {
     `  cron                   ${stack.urls.cron}/__scheduled (POST runs a pass now; runs every minute)`,
     `  database               ${databaseUrl ? 'DATABASE_URL' : 'embedded PGlite in .data/pglite'}`,
   ];
-  if (stack.generatedTokens) {
-    lines.push(
-      '',
-      'Tokens (generated for this run; set FLAGS_ADMIN_TOKEN / FLAGS_EVAL_KEY to choose your own):',
-      `  admin (system_admin)   ${stack.adminToken}`,
-      `  evaluate key           ${stack.evalKey}`,
-    );
+  const generated = [
+    process.env.FLAGS_ADMIN_TOKEN ? '' : `  admin (system_admin)   ${stack.adminToken}`,
+    process.env.FLAGS_EVAL_KEY ? '' : `  evaluate key           ${stack.evalKey}`,
+  ].filter(Boolean);
+  if (generated.length) {
+    lines.push('', 'Tokens generated for this run (shown once; set FLAGS_ADMIN_TOKEN / FLAGS_EVAL_KEY to choose your own):', ...generated);
   }
   lines.push('', 'Ctrl-C stops everything.');
   console.log(lines.join('\n'));
