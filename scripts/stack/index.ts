@@ -10,6 +10,7 @@ import { seedDefaults } from '../db/seed';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
 import { evaluateKeyKey } from '../../shared/snapshot/keys';
+import { publishAllAtStart } from './publish-at-start';
 
 export interface StackOptions {
   root: string;
@@ -75,6 +76,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       vars: {
         DATABASE_URL: db.databaseUrl,
         DATABASE_WS_PROXY: db.wsProxy,
+        DB_WS_PROXY: db.wsProxy, // TODO(lead): one name once the admin Worker reads DATABASE_WS_PROXY
         FLAGS_ADMIN_TOKEN: adminToken,
         SNAPSHOT_MAX_AGE_MS: '1000',
       },
@@ -83,6 +85,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const started = mf;
     const kv = () => started.getKVNamespace('FLAGS_KV', 'evaluate') as unknown as Promise<KVNamespace>;
     await (await kv()).put(evaluateKeyKey(sha256Hex(evalKey)), JSON.stringify({ id: 'bootstrap', orgId: null, name: 'bootstrap (FLAGS_EVAL_KEY)' }));
+    // Until the admin API and the cron reconciler publish on their own, start from a KV that matches the database.
+    const publishPool = createPool({ databaseUrl: db.databaseUrl, wsProxy: db.wsProxy, max: 1, idleTimeoutMillis: 1000 });
+    try {
+      const outcomes = await publishAllAtStart(publishPool, await kv());
+      const failed = outcomes.filter((o) => !o.ok);
+      log(`published ${outcomes.length - failed.length} snapshot layer(s) to KV${failed.length ? `, ${failed.length} failed: ${failed.map((o) => `${o.layer} (${o.error})`).join(', ')}` : ''}`);
+    } finally {
+      await publishPool.end();
+    }
 
     const urls = {
       admin: `http://${host}:${options.ports.admin}`,

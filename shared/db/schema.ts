@@ -1,0 +1,192 @@
+// Drizzle mirror of migrations/*.sql (the SQL is the source of truth; test/node/db/schema.test.ts
+// compares the two). Checks, policies and triggers live only in the SQL.
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  customType,
+  integer,
+  jsonb,
+  numeric,
+  pgSchema,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const cmis = pgSchema('cmis');
+
+/** bytea as Uint8Array; sent as hex text so it works with or without a Node Buffer. */
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array | string }>({
+  dataType: () => 'bytea',
+  toDriver: (value) => `\\x${Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('')}`,
+  fromDriver: (value) => {
+    if (typeof value !== 'string') return new Uint8Array(value);
+    const hex = value.startsWith('\\x') ? value.slice(2) : value;
+    return Uint8Array.from(hex.match(/../g) ?? [], (pair) => Number.parseInt(pair, 16));
+  },
+});
+
+const timestamptz = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export type FlagType = 'boolean' | 'string' | 'number' | 'json';
+export type Stickiness = 'userId' | 'orgId';
+export interface RolloutJson {
+  percentage: number;
+  value: unknown;
+  stickiness?: Stickiness;
+}
+
+/**
+ * System rows (orgId null: the flag's definition, `value` = default value) and org rows
+ * (orgId set: `value` = the org's value, optional `percentage`).
+ */
+export const featureFlags = cmis.table('feature_flags', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  featureKey: text('feature_key').notNull(),
+  orgId: text('org_id'),
+  type: text('type').$type<FlagType>(),
+  value: jsonb('value').$type<unknown>().notNull(),
+  offValue: jsonb('off_value').$type<unknown>(),
+  killed: boolean('killed').notNull().default(false),
+  rollout: jsonb('rollout').$type<RolloutJson>(),
+  percentage: numeric('percentage', { precision: 5, scale: 2, mode: 'number' }),
+  description: text('description').notNull().default(''),
+  tags: text('tags').array().notNull().default(sql`'{}'`),
+  owner: text('owner'),
+  expiresAt: timestamptz('expires_at'),
+  archivedAt: timestamptz('archived_at'),
+  version: integer('version').notNull().default(1),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+  systemKey: text('system_key').generatedAlwaysAs(sql`CASE WHEN org_id IS NULL THEN feature_key END`),
+  parentKey: text('parent_key').generatedAlwaysAs(sql`CASE WHEN org_id IS NOT NULL THEN feature_key END`),
+});
+
+export type OverrideType = 'platform' | 'user';
+
+/** Platform overrides (orgId null = all orgs) and user overrides (orgId + userId). */
+export const featureFlagOverrides = cmis.table('feature_flag_overrides', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  featureKey: text('feature_key').notNull(),
+  overrideType: text('override_type').$type<OverrideType>().notNull(),
+  platform: text('platform'),
+  orgId: text('org_id'),
+  userId: text('user_id'),
+  value: jsonb('value').$type<unknown>().notNull(),
+  expiresAt: timestamptz('expires_at'),
+  version: integer('version').notNull().default(1),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
+
+export type AuditLevel = 'system' | 'org' | 'platform' | 'user' | 'schedule' | 'rollout' | 'token' | 'webhook';
+
+/** The audit trail (append-only). Flag/override rows are audited by triggers; see 0003. */
+export const featureFlagValues = cmis.table('feature_flag_values', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  featureKey: text('feature_key'),
+  orgId: text('org_id'),
+  level: text('level').$type<AuditLevel>().notNull(),
+  target: text('target'),
+  oldValue: jsonb('old_value').$type<unknown>(),
+  newValue: jsonb('new_value').$type<unknown>(),
+  actor: text('actor').notNull(),
+  reason: text('reason'),
+  requestId: text('request_id'),
+  at: timestamptz('at').notNull().defaultNow(),
+});
+
+export type TokenRole = 'system_admin' | 'org_admin' | 'viewer' | 'evaluate';
+
+export const apiTokens = cmis.table('api_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  /** SHA-256 of the token (32 bytes). */
+  tokenHash: bytea('token_hash').notNull(),
+  prefix: text('prefix').notNull(),
+  role: text('role').$type<TokenRole>().notNull(),
+  orgId: text('org_id'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  lastUsedAt: timestamptz('last_used_at'),
+  revokedAt: timestamptz('revoked_at'),
+  createdBy: text('created_by'),
+});
+
+export type ScheduleKind = 'schedule' | 'ramp_step';
+export type ScheduleState = 'pending' | 'applied' | 'cancelled' | 'failed';
+
+export const flagSchedules = cmis.table('flag_schedules', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  featureKey: text('feature_key').notNull(),
+  orgId: text('org_id'),
+  at: timestamptz('at').notNull(),
+  change: jsonb('change').$type<Record<string, unknown>>().notNull(),
+  kind: text('kind').$type<ScheduleKind>().notNull().default('schedule'),
+  rampId: uuid('ramp_id'),
+  state: text('state').$type<ScheduleState>().notNull().default('pending'),
+  error: text('error'),
+  appliedAt: timestamptz('applied_at'),
+  createdBy: text('created_by'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+/** layer: 'global' | 'org:<orgId>'. db_version is bumped by triggers; kv_version by the publisher. */
+export const snapshotVersions = cmis.table('snapshot_versions', {
+  layer: text('layer').primaryKey(),
+  dbVersion: bigint('db_version', { mode: 'number' }).notNull().default(0),
+  kvVersion: bigint('kv_version', { mode: 'number' }).notNull().default(0),
+  publishedAt: timestamptz('published_at'),
+  lastError: text('last_error'),
+});
+
+/** orgId '' = no org in the evaluation context. Upsert on (featureKey, orgId, valueKey, reason, hour). */
+export const flagMetricsHourly = cmis.table('flag_metrics_hourly', {
+  featureKey: text('feature_key').notNull(),
+  orgId: text('org_id').notNull().default(''),
+  valueKey: text('value_key').notNull(),
+  reason: text('reason').notNull(),
+  hour: timestamptz('hour').notNull(),
+  count: bigint('count', { mode: 'number' }).notNull().default(0),
+});
+
+export type WebhookKind = 'slack' | 'generic';
+
+export const webhooks = cmis.table('webhooks', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  url: text('url').notNull(),
+  kind: text('kind').$type<WebhookKind>().notNull(),
+  orgId: text('org_id'),
+  events: text('events').array().notNull().default(sql`'{}'`),
+  secret: text('secret'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+});
+
+export const cronRuns = cmis.table('cron_runs', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  startedAt: timestamptz('started_at').notNull().defaultNow(),
+  finishedAt: timestamptz('finished_at'),
+  durationMs: integer('duration_ms'),
+  counts: jsonb('counts').$type<Record<string, number>>().notNull().default({}),
+  error: text('error'),
+});
+
+/** Written by scripts/db/migrate.ts only. */
+export const schemaMigrations = cmis.table('schema_migrations', {
+  name: text('name').primaryKey(),
+  checksum: text('checksum').notNull(),
+  appliedAt: timestamptz('applied_at').notNull().defaultNow(),
+});
+
+export const schema = {
+  featureFlags,
+  featureFlagOverrides,
+  featureFlagValues,
+  apiTokens,
+  flagSchedules,
+  snapshotVersions,
+  flagMetricsHourly,
+  webhooks,
+  cronRuns,
+  schemaMigrations,
+};
