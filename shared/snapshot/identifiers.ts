@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+/**
+ * Identifier rules of API.md "Common rules", in one place so the admin routes, the neutral state and
+ * the KV layers agree on what a key or id may be.
+ */
+
+/** Flag key: `^[a-z0-9][a-z0-9._-]{0,127}$`. */
+export const FlagKeySchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'invalid flag key');
+
+/** Organization id: 1–128 chars of `[A-Za-z0-9._:@-]`. */
+export const OrgIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'invalid orgId');
+
+/** User id: 1–128 chars of `[A-Za-z0-9._:@-]`. */
+export const UserIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'invalid userId');
+
+/** Platform name; which platforms exist is configuration, so only the shape is checked here. */
+export const PlatformSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'invalid platform');
+
+/** Rollout percentage: 0–100 with at most two decimals (the bucket granularity is 0.01 %). */
+export const PercentageSchema = z
+  .number()
+  .min(0)
+  .max(100)
+  .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, 'at most two decimals');
