@@ -1,0 +1,99 @@
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from './env';
+import { withTimeout } from './db';
+import { ApiError } from './problem';
+import { sameSecret, sha256, toHex, type TokenRole } from './tokens-crypto';
+
+export type Role = TokenRole;
+
+/** Who is calling, resolved once per request by `authenticate`. */
+export interface Caller {
+  /** null for the bootstrap token, which has no row. */
+  tokenId: string | null;
+  role: Role;
+  /** The token's org; null for system admins and global evaluate keys. */
+  orgId: string | null;
+  /** What audit rows record: `token:<name>`. */
+  actor: string;
+}
+
+const TOKEN_SHAPE = /^cmf_(?:admin|eval)_[A-Za-z0-9_-]{43}$/;
+
+function unauthorized(detail: string): ApiError {
+  return new ApiError(401, { detail, slug: 'unauthorized' });
+}
+
+function bearerToken(header: string | undefined): string {
+  if (!header) throw unauthorized('Missing Authorization: Bearer <token>.');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) throw unauthorized('The Authorization header must be Bearer <token>.');
+  return match[1];
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  org_id: string | null;
+}
+
+/**
+ * The one token-auth middleware. The bootstrap `FLAGS_ADMIN_TOKEN` is a system admin (compared in
+ * constant time); any other token is found by its SHA-256 in `cmis.api_tokens` through
+ * `cmis.authenticate_token`, which also records its use at most once a minute.
+ * Evaluate keys are refused here: they only open the evaluate API.
+ */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.header('WWW-Authenticate', 'Bearer realm="cmis-flags"');
+  const token = bearerToken(c.req.header('Authorization'));
+  const bootstrap = c.get('config').FLAGS_ADMIN_TOKEN;
+  if (bootstrap && (await sameSecret(token, bootstrap))) {
+    c.set('caller', { tokenId: null, role: 'system_admin', orgId: null, actor: 'token:bootstrap' });
+    c.header('WWW-Authenticate', undefined);
+    return next();
+  }
+  // Malformed tokens never cost a database round trip.
+  if (!TOKEN_SHAPE.test(token)) throw unauthorized('Invalid or revoked token.');
+
+  const hashHex = toHex(await sha256(token));
+  const pool = await c.get('db').connect();
+  const result = await withTimeout(
+    pool.query<TokenRow>(
+      `SELECT id::text AS id, name, role, org_id FROM cmis.authenticate_token(decode($1, 'hex'))`,
+      [hashHex],
+    ),
+    5_000,
+    'token lookup',
+  );
+  const row = result.rows[0];
+  if (!row) throw unauthorized('Invalid or revoked token.');
+  if (row.role === 'evaluate') {
+    throw new ApiError(403, { detail: 'Evaluate keys have no access to the admin API.' });
+  }
+  c.set('caller', { tokenId: row.id, role: row.role, orgId: row.org_id, actor: `token:${row.name}` });
+  c.header('WWW-Authenticate', undefined);
+  return next();
+};
+
+/** Lets through only the listed roles (after `authenticate`). */
+export function requireRole(...roles: readonly Role[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const caller = c.get('caller');
+    if (!roles.includes(caller.role)) {
+      throw new ApiError(403, { detail: `This route needs one of the roles: ${roles.join(', ')}.` });
+    }
+    return next();
+  };
+}
+
+/** System admins reach every org; everybody else only their own. */
+export function assertOrgAccess(caller: Caller, orgId: string | null): void {
+  if (caller.role === 'system_admin') return;
+  if (orgId === null || caller.orgId !== orgId) {
+    throw new ApiError(403, { detail: 'This token has no access to that organization.' });
+  }
+}
+
+export const ADMIN_ROLES = ['system_admin', 'org_admin', 'viewer'] as const satisfies readonly Role[];
+export const WRITER_ROLES = ['system_admin', 'org_admin'] as const satisfies readonly Role[];
+export const SYSTEM_ROLES = ['system_admin'] as const satisfies readonly Role[];

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import type { Caller } from './auth';
+import type { RequestDb } from './db';
+
+/** Bindings of the admin Worker (wrangler.toml `[env.admin]` plus secrets). */
+export interface Env {
+  DATABASE_URL: string;
+  /** Local stack only: host:port/path of the WebSocket→TCP bridge in front of Postgres. */
+  DB_WS_PROXY?: string;
+  /** The same, under the name the local stack and the cron Worker use. */
+  DATABASE_WS_PROXY?: string;
+  /** Bootstrap system-admin token; every other token lives hashed in `cmis.api_tokens`. */
+  FLAGS_ADMIN_TOKEN?: string;
+  FLAGS_KV: KVNamespace;
+  EVENTS?: Queue;
+  SNAPSHOT_MAX_AGE_MS?: string;
+  /** Reported by `GET /api/health`; set by the deploy, else the package version. */
+  VERSION?: string;
+}
+
+const kvNamespace = z.custom<KVNamespace>(
+  (v) => typeof v === 'object' && v !== null && typeof (v as KVNamespace).get === 'function',
+  'must be a KV namespace binding',
+);
+
+export const zEnv = z.object({
+  DATABASE_URL: z.string().min(1),
+  DB_WS_PROXY: z.string().min(1).optional(),
+  DATABASE_WS_PROXY: z.string().min(1).optional(),
+  FLAGS_ADMIN_TOKEN: z.string().min(16).optional(),
+  FLAGS_KV: kvNamespace,
+  EVENTS: z.custom<Queue>((v) => typeof v === 'object' && v !== null).optional(),
+  SNAPSHOT_MAX_AGE_MS: z.coerce.number().int().positive().default(1000),
+  VERSION: z.string().optional(),
+});
+
+export type AdminConfig = z.output<typeof zEnv>;
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: {
+    requestId: string;
+    config: AdminConfig;
+    caller: Caller;
+    db: RequestDb;
+  };
+}

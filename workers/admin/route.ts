@@ -1,0 +1,86 @@
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from './env';
+import type { Role } from './auth';
+import { authenticate, requireRole } from './auth';
+import { ApiError, type FieldError } from './problem';
+
+/**
+ * One admin route: its schemas, who may call it and its handler. The same object mounts the route
+ * (validation with one hook), feeds the OpenAPI document and drives the generated role-matrix test.
+ */
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Hono path syntax, `/api/flags/:key`. */
+  path: string;
+  summary: string;
+  tag: string;
+  /** `public` routes take no token; otherwise the roles allowed to call it. */
+  access: 'public' | readonly Role[];
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Header names the route reads, documented in OpenAPI. */
+  headers?: readonly string[];
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  handler: (
+    c: Context<AppEnv>,
+    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },
+  ) => Promise<Response> | Response;
+}
+
+/** Identity helper so each route infers its own input types. */
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(
+  spec: RouteSpec<P, Q, B>,
+): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+/** The zod hook, set once: every issue becomes one `errors` entry of a 422 problem. */
+export function validationError(where: 'params' | 'query' | 'body', error: z.ZodError): ApiError {
+  const errors: FieldError[] = error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  return new ApiError(422, {
+    detail: `The request ${where} does not match the schema.`,
+    errors,
+  });
+}
+
+function parseWith<S extends z.ZodType>(where: 'params' | 'query' | 'body', schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(where, result.error);
+  return result.data;
+}
+
+/** Reads the body as JSON: an empty body is `{}`, anything unparsable is a 400. */
+async function readJsonBody(c: Context<AppEnv>): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ApiError(400, { detail: 'Malformed JSON in request body.', slug: 'malformed-json' });
+  }
+}
+
+export function mountRoutes(app: Hono<AppEnv>, routes: readonly RouteSpec[]): Hono<AppEnv> {
+  for (const spec of routes) {
+    const handlers = [
+      ...(spec.access === 'public' ? [] : [authenticate, requireRole(...spec.access)]),
+      async (c: Context<AppEnv>) => {
+        const params = spec.params ? parseWith('params', spec.params, c.req.param()) : {};
+        const query = spec.query ? parseWith('query', spec.query, c.req.query()) : {};
+        const body = spec.body ? parseWith('body', spec.body, await readJsonBody(c)) : {};
+        return spec.handler(c, { params, query, body });
+      },
+    ];
+    app.on(spec.method.toUpperCase(), spec.path, ...(handlers as [never]));
+  }
+  return app;
+}

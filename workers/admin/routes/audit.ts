@@ -1,0 +1,219 @@
+import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import { featureFlagValues, type Db } from '../../../shared/db';
+import { layerOf } from '../../../shared/snapshot/publish';
+import type { LayerName } from '../../../shared/snapshot';
+import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES, type Caller } from '../auth';
+import { inTransaction } from '../db';
+import {
+  deleteOrgValue,
+  deleteOverride,
+  putOrgValue,
+  putOverride,
+  requireFlag,
+  updateSystemFlag,
+  type FlagRow,
+  type OverrideTarget,
+} from '../flag-store';
+import { ApiError } from '../problem';
+import { applyChange } from '../publishing';
+import { defineRoute } from '../route';
+import {
+  CursorSchema,
+  decodeCursor,
+  FlagKeySchema,
+  InstantSchema,
+  JsonValueSchema,
+  LimitSchema,
+  listOf,
+  OrgIdSchema,
+  page,
+  PublishStateSchema,
+  ReasonSchema,
+} from '../schemas';
+
+// ---- schemas --------------------------------------------------------------------------------
+
+const LEVELS = ['system', 'org', 'platform', 'user', 'schedule', 'rollout', 'token', 'webhook'] as const;
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.string(),
+    flag: z.string().nullable(),
+    orgId: z.string().nullable(),
+    level: z.enum(LEVELS),
+    target: z.string().nullable(),
+    oldValue: JsonValueSchema.nullable(),
+    newValue: JsonValueSchema.nullable(),
+    actor: z.string(),
+    reason: z.string().nullable(),
+    requestId: z.string().nullable(),
+    at: z.string(),
+  })
+  .meta({ id: 'AuditEntry' });
+
+const AuditQuery = z.object({
+  flag: FlagKeySchema.optional(),
+  orgId: OrgIdSchema.optional(),
+  actor: z.string().min(1).max(200).optional(),
+  level: z.enum(LEVELS).optional(),
+  since: InstantSchema.optional(),
+  until: InstantSchema.optional(),
+  limit: LimitSchema,
+  cursor: CursorSchema,
+});
+
+const IdParams = z.object({ id: z.string().regex(/^[1-9][0-9]{0,17}$/, 'not an audit entry id') });
+const RevertBody = z.strictObject({ reason: ReasonSchema });
+const RevertResultSchema = z
+  .object({ reverted: z.string(), entries: z.array(AuditEntrySchema), publish: PublishStateSchema })
+  .meta({ id: 'RevertResult' });
+
+// ---- helpers --------------------------------------------------------------------------------
+
+type AuditRow = typeof featureFlagValues.$inferSelect;
+
+export function auditView(row: AuditRow) {
+  return {
+    id: String(row.id),
+    flag: row.featureKey,
+    orgId: row.orgId,
+    level: row.level,
+    target: row.target,
+    oldValue: row.oldValue ?? null,
+    newValue: row.newValue ?? null,
+    actor: row.actor,
+    reason: row.reason,
+    requestId: row.requestId,
+    at: row.at.toISOString(),
+  };
+}
+
+const dateOrNull = (v: unknown): Date | null => (typeof v === 'string' ? new Date(v) : null);
+
+/** Maps the audited definition (API names, see 0003) back onto system-row columns. */
+function systemColumns(old: Record<string, unknown>): Partial<FlagRow> {
+  const columns: Partial<FlagRow> = {};
+  if ('defaultValue' in old) columns.value = old.defaultValue;
+  if ('offValue' in old) columns.offValue = old.offValue;
+  if ('killed' in old) columns.killed = Boolean(old.killed);
+  if ('rollout' in old) columns.rollout = (old.rollout ?? null) as FlagRow['rollout'];
+  if ('description' in old) columns.description = String(old.description ?? '');
+  if ('tags' in old) columns.tags = Array.isArray(old.tags) ? old.tags.map(String) : [];
+  if ('owner' in old) columns.owner = (old.owner ?? null) as string | null;
+  if ('expiresAt' in old) columns.expiresAt = dateOrNull(old.expiresAt);
+  if ('archivedAt' in old) columns.archivedAt = dateOrNull(old.archivedAt);
+  return columns;
+}
+
+/** Re-applies the entry's old side as a new change (audited by the triggers like any other). */
+async function revertEntry(tx: Db, caller: Caller, entry: AuditRow): Promise<LayerName> {
+  const key = entry.featureKey;
+  if (!key || !['system', 'org', 'platform', 'user'].includes(entry.level)) {
+    throw new ApiError(409, `Entries of level ${entry.level} cannot be reverted.`);
+  }
+  assertOrgAccess(caller, entry.orgId);
+  const old = (entry.oldValue ?? null) as Record<string, unknown> | null;
+  // Only system rows are locked: FOR UPDATE needs write access, which org contexts lack on them.
+  const flag = await requireFlag(tx, key, { lock: entry.level === 'system' });
+  const orgId = entry.orgId;
+
+  switch (entry.level) {
+    case 'system': {
+      if ('type' in (old ?? {}) && old?.type !== flag.type) throw new ApiError(409, 'The flag changed type since; cannot revert.');
+      // Undoing a creation archives the flag: system rows are never deleted through the API.
+      await updateSystemFlag(tx, flag, old === null ? { archivedAt: flag.archivedAt ?? new Date() } : systemColumns(old));
+      return 'global';
+    }
+    case 'org': {
+      if (!orgId) throw new ApiError(409, 'The entry has no org.');
+      if (old === null) await deleteOrgValue(tx, key, orgId);
+      else await putOrgValue(tx, key, orgId, { value: old.value, percentage: old.percentage === null || old.percentage === undefined ? null : Number(old.percentage) });
+      return layerOf(orgId);
+    }
+    default: {
+      const target: OverrideTarget =
+        entry.level === 'platform'
+          ? { kind: 'platform', key, platform: entry.target ?? '', orgId }
+          : { kind: 'user', key, orgId: orgId ?? '', userId: entry.target ?? '' };
+      if (old === null) await deleteOverride(tx, target);
+      else await putOverride(tx, target, { value: old.value, expiresAt: dateOrNull(old.expiresAt) });
+      return layerOf(orgId);
+    }
+  }
+}
+
+// ---- routes ---------------------------------------------------------------------------------
+
+const listAudit = defineRoute({
+  method: 'get',
+  path: '/api/audit',
+  summary: 'The audit trail, newest first',
+  tag: 'audit',
+  access: ADMIN_ROLES,
+  query: AuditQuery,
+  responses: { 200: { description: 'A page of audit entries', schema: listOf(AuditEntrySchema) } },
+  handler: async (c, { query }) => {
+    const caller = c.get('caller');
+    if (query.orgId !== undefined) assertOrgAccess(caller, query.orgId);
+    const before = decodeCursor(query.cursor, z.object({ id: z.number().int().positive() }));
+    const t = featureFlagValues;
+    const filters: (SQL | undefined)[] = [
+      query.flag === undefined ? undefined : eq(t.featureKey, query.flag),
+      query.orgId === undefined ? undefined : eq(t.orgId, query.orgId),
+      query.actor === undefined ? undefined : eq(t.actor, query.actor),
+      query.level === undefined ? undefined : eq(t.level, query.level),
+      query.since === undefined ? undefined : gte(t.at, new Date(query.since)),
+      query.until === undefined ? undefined : lte(t.at, new Date(query.until)),
+      before === undefined ? undefined : lt(t.id, before.id),
+    ];
+    // Row-level security limits org tokens to their org's entries and the system history.
+    const rows = await inTransaction(c, (tx) =>
+      tx
+        .select()
+        .from(t)
+        .where(and(...filters))
+        .orderBy(desc(t.id))
+        .limit(query.limit + 1),
+    );
+    return c.json(page(rows.map(auditView), query.limit, (last) => ({ id: Number(last.id) })));
+  },
+});
+
+const revertAudit = defineRoute({
+  method: 'post',
+  path: '/api/audit/:id/revert',
+  summary: "Re-apply an entry's old value as a new, audited change",
+  tag: 'audit',
+  access: WRITER_ROLES,
+  params: IdParams,
+  body: RevertBody,
+  headers: ['X-Change-Reason'],
+  responses: {
+    200: { description: 'Reverted', schema: RevertResultSchema },
+    404: { description: 'No such entry (or not visible to the caller)' },
+    409: { description: 'Not revertible' },
+  },
+  handler: async (c, { params, body }) => {
+    const caller = c.get('caller');
+    const id = Number(params.id);
+    const { result, publish } = await applyChange(
+      c,
+      async (tx) => {
+        const [entry] = await tx.select().from(featureFlagValues).where(eq(featureFlagValues.id, id));
+        if (!entry) throw new ApiError(404, `No audit entry ${params.id}.`);
+        const layer = await revertEntry(tx, caller, entry);
+        const entries = await tx
+          .select()
+          .from(featureFlagValues)
+          .where(eq(featureFlagValues.requestId, c.get('requestId')))
+          .orderBy(desc(featureFlagValues.id));
+        return { result: entries.map(auditView), layers: [layer] };
+      },
+      { reason: body.reason ?? `revert of audit entry ${params.id}` },
+    );
+    return c.json({ reverted: params.id, entries: result, publish });
+  },
+});
+
+export const auditRoutes = [listAudit, revertAudit];

@@ -1,0 +1,99 @@
+import { and, asc, count, desc, isNull } from 'drizzle-orm';
+import { z } from 'zod';
+import { cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
+import { webhookStatus, WebhookStatusSchema } from './webhooks';
+import type { LayerName } from '../../../shared/snapshot';
+import { orgsWithData } from '../../../shared/snapshot/compile';
+import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
+import { inTransaction } from '../db';
+import { publishLayers } from '../publishing';
+import { defineRoute } from '../route';
+import { PublishStateSchema, ReasonSchema } from '../schemas';
+
+// ---- schemas --------------------------------------------------------------------------------
+
+const LayerStatusSchema = z.object({ layer: z.string(), dbVersion: z.int(), kvVersion: z.int() });
+
+const PublishResultSchema = z
+  .object({
+    publish: PublishStateSchema,
+    layers: z.array(z.object({ layer: z.string(), version: z.int(), ok: z.boolean(), error: z.string().optional() })),
+  })
+  .meta({ id: 'PublishResult' });
+
+const StatusSchema = z
+  .object({
+    db: z.enum(['up', 'down']),
+    layers: z.array(LayerStatusSchema.extend({ publishedAt: z.string().nullable(), lastError: z.string().nullable() })),
+    pending: z.int(),
+    lastCronRun: z
+      .object({ startedAt: z.string(), finishedAt: z.string().nullable(), durationMs: z.int().nullable(), counts: z.record(z.string(), z.number()), error: z.string().nullable() })
+      .nullable(),
+    webhooks: WebhookStatusSchema,
+    flags: z.int(),
+    orgs: z.int(),
+  })
+  .meta({ id: 'Status' });
+
+// ---- routes ---------------------------------------------------------------------------------
+
+const republish = defineRoute({
+  method: 'post',
+  path: '/api/publish',
+  summary: 'Republish every snapshot layer',
+  tag: 'publish',
+  access: SYSTEM_ROLES,
+  body: z.strictObject({ reason: ReasonSchema }),
+  responses: { 200: { description: 'Layers put to KV (or left pending)', schema: PublishResultSchema } },
+  handler: async (c) => {
+    const layers = await inTransaction(c, async (tx) => {
+      const [orgs, known] = await Promise.all([orgsWithData(tx), tx.select({ layer: snapshotVersions.layer }).from(snapshotVersions)]);
+      // Layers of orgs whose data is gone are republished empty rather than left stale.
+      return [...new Set<LayerName>(['global', ...orgs.map((o): LayerName => `org:${o}`), ...known.map((k) => k.layer as LayerName)])];
+    });
+    const { state, outcomes } = await publishLayers(c, layers);
+    c.header('X-Publish', state);
+    return c.json({ publish: state, layers: outcomes });
+  },
+});
+
+const status = defineRoute({
+  method: 'get',
+  path: '/api/status',
+  summary: 'Database vs KV versions per layer, last cron run, counts',
+  tag: 'publish',
+  access: ADMIN_ROLES,
+  responses: { 200: { description: 'Status', schema: StatusSchema } },
+  handler: async (c) => {
+    const { versions, lastRun, flags, orgs, webhooks } = await inTransaction(c, async (tx) => {
+      const [versions, [lastRun], [flags], orgs] = await Promise.all([
+        tx.select().from(snapshotVersions).orderBy(asc(snapshotVersions.layer)),
+        tx.select().from(cronRuns).orderBy(desc(cronRuns.startedAt)).limit(1),
+        tx.select({ n: count() }).from(featureFlags).where(and(isNull(featureFlags.orgId), isNull(featureFlags.archivedAt))),
+        // Orgs with any row (values or overrides) that the caller may read.
+        orgsWithData(tx),
+      ]);
+      return { versions, lastRun, flags: flags?.n ?? 0, orgs: orgs.length, webhooks: await webhookStatus(tx) };
+    });
+    c.header('Cache-Control', 'no-store');
+    return c.json({
+      db: 'up',
+      layers: versions.map((v) => ({
+        layer: v.layer,
+        dbVersion: v.dbVersion,
+        kvVersion: v.kvVersion,
+        publishedAt: v.publishedAt?.toISOString() ?? null,
+        lastError: v.lastError,
+      })),
+      pending: versions.filter((v) => v.kvVersion < v.dbVersion).length,
+      lastCronRun: lastRun
+        ? { startedAt: lastRun.startedAt.toISOString(), finishedAt: lastRun.finishedAt?.toISOString() ?? null, durationMs: lastRun.durationMs, counts: lastRun.counts, error: lastRun.error }
+        : null,
+      flags,
+      orgs,
+      webhooks,
+    });
+  },
+});
+
+export const publishRoutes = [republish, status];

@@ -1,0 +1,356 @@
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { flagSchedules, rollouts, type Db } from '../../../shared/db';
+import type { FlagType } from '../../../shared/engine';
+import type { LayerName } from '../../../shared/snapshot';
+import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
+import { inTransaction } from '../db';
+import type { AppEnv } from '../env';
+import { assertValueType, findOrgValue, requireFlag } from '../flag-store';
+import { ApiError } from '../problem';
+import { applyChange } from '../publishing';
+import { defineRoute } from '../route';
+import { rampBaseline, rampSteps, rampView, restoreBaseline, writeAuditNote, type RampRow } from '../schedule-store';
+import {
+  CursorSchema,
+  decodeCursor,
+  FlagKeySchema,
+  InstantSchema,
+  JsonValueSchema,
+  LimitSchema,
+  listOf,
+  OrgIdSchema,
+  page,
+  PercentageSchema,
+  PublishStateSchema,
+  ReasonSchema,
+} from '../schemas';
+
+// ---- schemas --------------------------------------------------------------------------------
+
+const MAX_STEPS = 20;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const ISO_DURATION = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+
+/** `'1h'`, `'30m'`, `'1d'`, an ISO 8601 duration (`PT1H`, `P1DT12H`, weeks/days/time only) or milliseconds. */
+export function parseInterval(input: string | number): number | null {
+  if (typeof input === 'number') return Number.isInteger(input) && input > 0 ? input : null;
+  const text = input.trim();
+  if (/^\d+$/.test(text)) return parseInterval(Number(text));
+  const short = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(text);
+  if (short) return Math.round(Number(short[1]) * UNIT_MS[short[2]!]!) || null;
+  const iso = ISO_DURATION.exec(text);
+  if (!iso || text === 'P' || text.endsWith('T')) return null;
+  const [w, d, h, m, s] = iso.slice(1).map((part) => Number(part ?? 0)) as [number, number, number, number, number];
+  return Math.round(w * UNIT_MS.w! + d * UNIT_MS.d! + h * UNIT_MS.h! + m * UNIT_MS.m! + s * 1_000) || null;
+}
+
+const StepSchema = z.strictObject({ percentage: PercentageSchema, at: InstantSchema });
+
+const RampBody = z
+  .strictObject({
+    orgId: OrgIdSchema.optional(),
+    value: JsonValueSchema.optional(),
+    stickiness: z.enum(['userId', 'orgId']).optional(),
+    steps: z.array(StepSchema).min(1).max(MAX_STEPS).optional(),
+    start: InstantSchema.optional(),
+    every: z.union([z.string().max(40), z.number()]).optional(),
+    percentages: z.array(PercentageSchema).min(1).max(MAX_STEPS).optional(),
+    reason: ReasonSchema,
+  })
+  .superRefine((b, ctx) => {
+    const shorthand = b.percentages !== undefined || b.every !== undefined || b.start !== undefined;
+    if (b.steps && shorthand) ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give steps, or start/every/percentages, not both' });
+    if (!b.steps && !shorthand) ctx.addIssue({ code: 'custom', path: ['steps'], message: 'give steps, or every and percentages' });
+    if (!b.steps && shorthand) {
+      if (!b.percentages) ctx.addIssue({ code: 'custom', path: ['percentages'], message: 'required with every' });
+      if (b.every === undefined) ctx.addIssue({ code: 'custom', path: ['every'], message: 'required with percentages' });
+      else if (parseInterval(b.every) === null) {
+        ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
+      }
+    }
+    if (b.orgId !== undefined && b.stickiness === 'orgId') {
+      ctx.addIssue({ code: 'custom', path: ['stickiness'], message: "an org's percentage always buckets its users (userId)" });
+    }
+    const percentages = b.steps?.map((s) => s.percentage) ?? b.percentages ?? [];
+    percentages.forEach((p, i) => {
+      if (i > 0 && p < percentages[i - 1]!) {
+        ctx.addIssue({ code: 'custom', path: [b.steps ? 'steps' : 'percentages', i], message: 'percentages of a ramp may not go down' });
+      }
+    });
+    b.steps?.forEach((s, i) => {
+      if (i > 0 && Date.parse(s.at) <= Date.parse(b.steps![i - 1]!.at)) {
+        ctx.addIssue({ code: 'custom', path: ['steps', i, 'at'], message: 'steps must be in time order' });
+      }
+    });
+  });
+
+type RampInput = z.output<typeof RampBody>;
+
+const RAMP_STATES = ['running', 'paused', 'done', 'aborted'] as const;
+
+export const RampSchema = z
+  .object({
+    id: z.string(),
+    flag: z.string(),
+    orgId: z.string().nullable(),
+    value: JsonValueSchema,
+    stickiness: z.enum(['userId', 'orgId']),
+    steps: z.array(
+      z.object({
+        id: z.string(),
+        percentage: z.number(),
+        at: z.string(),
+        state: z.enum(['pending', 'applied', 'cancelled', 'failed']),
+        appliedAt: z.string().nullable(),
+        error: z.string().nullable(),
+      }),
+    ),
+    state: z.enum(RAMP_STATES),
+    pausedAt: z.string().nullable(),
+    createdAt: z.string(),
+    createdBy: z.string().nullable(),
+  })
+  .meta({ id: 'Ramp' });
+
+const RampWriteResultSchema = RampSchema.extend({ publish: PublishStateSchema });
+
+const KeyParams = z.object({ key: FlagKeySchema });
+const IdParams = z.object({ id: z.uuid() });
+const ListQuery = z.object({ state: z.enum(RAMP_STATES).optional(), limit: LimitSchema, cursor: CursorSchema });
+const ReasonBody = z.strictObject({ reason: ReasonSchema });
+
+// ---- helpers --------------------------------------------------------------------------------
+
+function stepsOf(body: RampInput, nowMs: number): { percentage: number; at: Date }[] {
+  if (body.steps) return body.steps.map((s) => ({ percentage: s.percentage, at: new Date(s.at) }));
+  const start = body.start ? Date.parse(body.start) : nowMs;
+  const every = parseInterval(body.every!)!;
+  return body.percentages!.map((percentage, i) => ({ percentage, at: new Date(start + i * every) }));
+}
+
+/** The ramp visible to the caller (RLS), locked; another org's ramp is a 404. */
+async function lockRamp(tx: Db, c: Context<AppEnv>, id: string): Promise<RampRow> {
+  const [ramp] = await tx.select().from(rollouts).where(eq(rollouts.id, id)).for('update');
+  if (!ramp) throw new ApiError(404, `No ramp ${id}.`);
+  assertOrgAccess(c.get('caller'), ramp.orgId);
+  return ramp;
+}
+
+async function answerRamp(tx: Db, ramp: RampRow) {
+  return rampView(ramp, await rampSteps(tx, ramp.id));
+}
+
+type RampAction = 'pause' | 'resume' | 'abort';
+
+const ACTION_FROM: Record<RampAction, readonly RampRow['state'][]> = {
+  pause: ['running'],
+  resume: ['paused'],
+  abort: ['running', 'paused'],
+};
+
+function rampAction(action: RampAction) {
+  return defineRoute({
+    method: 'post',
+    path: `/api/rollouts/:id/${action}`,
+    summary:
+      action === 'pause'
+        ? 'Pause a ramp: no step applies until it resumes'
+        : action === 'resume'
+          ? 'Resume a paused ramp; its pending steps move later by the time it was paused'
+          : "Abort a ramp: cancel its pending steps and put back the flag's pre-ramp rollout/percentage",
+    tag: 'rollouts',
+    access: WRITER_ROLES,
+    params: IdParams,
+    body: ReasonBody,
+    headers: ['X-Change-Reason'],
+    responses: {
+      200: { description: 'The ramp afterwards', schema: RampWriteResultSchema },
+      404: { description: 'Unknown ramp' },
+      409: { description: `The ramp is not ${ACTION_FROM[action].join(' or ')}` },
+    },
+    handler: async (c, { params, body }) => {
+      const { result, publish } = await applyChange(
+        c,
+        async (tx) => {
+          const ramp = await lockRamp(tx, c, params.id);
+          if (!ACTION_FROM[action].includes(ramp.state)) {
+            throw new ApiError(409, `Ramp ${ramp.id} is ${ramp.state}; ${action} needs it ${ACTION_FROM[action].join(' or ')}.`);
+          }
+          const now = new Date();
+          let next: RampRow['state'] = ramp.state;
+          const layers: LayerName[] = [];
+          if (action === 'pause') {
+            next = 'paused';
+            await tx.update(rollouts).set({ state: next, pausedAt: now, updatedAt: now }).where(eq(rollouts.id, ramp.id));
+          } else if (action === 'resume') {
+            next = 'running';
+            const pausedFor = Math.max(0, now.getTime() - (ramp.pausedAt?.getTime() ?? now.getTime()));
+            await tx
+              .update(flagSchedules)
+              .set({ at: sql`${flagSchedules.at} + make_interval(secs => ${pausedFor / 1000})` })
+              .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'pending')));
+            await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
+          } else {
+            next = 'aborted';
+            await tx
+              .update(flagSchedules)
+              .set({ state: 'cancelled' })
+              .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'pending')));
+            await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
+            layers.push(await restoreBaseline(tx, ramp));
+          }
+          await writeAuditNote(tx, {
+            level: 'rollout',
+            featureKey: ramp.featureKey,
+            orgId: ramp.orgId,
+            target: ramp.id,
+            oldValue: { state: ramp.state },
+            newValue: { state: next, ...(action === 'abort' ? { restored: ramp.previous } : {}) },
+          });
+          const [after] = await tx.select().from(rollouts).where(eq(rollouts.id, ramp.id));
+          return { result: await answerRamp(tx, after!), layers };
+        },
+        { reason: body.reason },
+      );
+      return c.json({ ...result, publish });
+    },
+  });
+}
+
+// ---- routes ---------------------------------------------------------------------------------
+
+const createRamp = defineRoute({
+  method: 'post',
+  path: '/api/flags/:key/rollouts',
+  summary: 'Start a percentage ramp: steps [{percentage, at}], or start/every/percentages',
+  tag: 'rollouts',
+  access: WRITER_ROLES,
+  params: KeyParams,
+  body: RampBody,
+  headers: ['X-Change-Reason'],
+  responses: {
+    201: { description: 'The ramp, running', schema: RampWriteResultSchema },
+    409: { description: 'The flag is archived, or a ramp of this flag and level is live already' },
+  },
+  handler: async (c, { params, body }) => {
+    const caller = c.get('caller');
+    const orgId = body.orgId ?? null;
+    assertOrgAccess(caller, orgId);
+    const steps = stepsOf(body, Date.now());
+    const { result, publish } = await applyChange(
+      c,
+      async (tx) => {
+        // only system ramps write the system row (an org admin could not lock it: RLS)
+        const flag = await requireFlag(tx, params.key, { lock: orgId === null });
+        if (flag.archivedAt) throw new ApiError(409, `Flag ${params.key} is archived; restore it first.`);
+        const type: FlagType = flag.type ?? 'json';
+        const orgRow = orgId === null ? undefined : await findOrgValue(tx, params.key, orgId);
+        const value =
+          body.value !== undefined
+            ? body.value
+            : ((orgId === null ? flag.rollout?.value : orgRow?.value) ?? (type === 'boolean' ? true : undefined));
+        if (value === undefined) {
+          throw new ApiError(422, {
+            detail: `A ramp of a ${type} flag needs the value to roll out.`,
+            errors: [{ path: 'body.value', message: 'required for a non-boolean flag' }],
+          });
+        }
+        assertValueType(type, value, 'body.value');
+        const [live] = await tx
+          .select({ id: rollouts.id })
+          .from(rollouts)
+          .where(
+            and(
+              eq(rollouts.featureKey, params.key),
+              orgId === null ? sql`${rollouts.orgId} IS NULL` : eq(rollouts.orgId, orgId),
+              sql`${rollouts.state} IN ('running', 'paused')`,
+            ),
+          );
+        if (live) throw new ApiError(409, `Ramp ${live.id} of ${params.key} is live already; abort it first.`);
+        const stickiness = orgId === null ? (body.stickiness ?? flag.rollout?.stickiness ?? 'userId') : 'userId';
+        const [ramp] = await tx
+          .insert(rollouts)
+          .values({ featureKey: params.key, orgId, value, stickiness, previous: rampBaseline(flag, orgId, orgRow), createdBy: caller.actor })
+          .returning();
+        await tx.insert(flagSchedules).values(
+          steps.map((step) => ({
+            featureKey: params.key,
+            orgId,
+            at: step.at,
+            change: { percentage: step.percentage, value, ...(orgId === null ? { stickiness } : {}) },
+            kind: 'ramp_step' as const,
+            rampId: ramp!.id,
+            createdBy: caller.actor,
+          })),
+        );
+        await writeAuditNote(tx, {
+          level: 'rollout',
+          featureKey: params.key,
+          orgId,
+          target: ramp!.id,
+          oldValue: ramp!.previous,
+          newValue: { state: 'running', value, stickiness, steps: steps.map((s) => ({ percentage: s.percentage, at: s.at.toISOString() })) },
+        });
+        return { result: await answerRamp(tx, ramp!), layers: [] as LayerName[] };
+      },
+      { reason: body.reason },
+    );
+    c.header('Location', `/api/rollouts/${result.id}`);
+    return c.json({ ...result, publish }, 201);
+  },
+});
+
+const listRamps = defineRoute({
+  method: 'get',
+  path: '/api/flags/:key/rollouts',
+  summary: "A flag's ramps, newest first (an org sees the system-wide ones and its own)",
+  tag: 'rollouts',
+  access: ADMIN_ROLES,
+  params: KeyParams,
+  query: ListQuery,
+  responses: { 200: { description: 'A page of ramps', schema: listOf(RampSchema) } },
+  handler: async (c, { params, query }) => {
+    const before = decodeCursor(query.cursor, z.object({ createdAt: z.string(), id: z.string() }));
+    const createdMs = sql`date_trunc('milliseconds', ${rollouts.createdAt})`;
+    const items = await inTransaction(c, async (tx) => {
+      await requireFlag(tx, params.key);
+      const rows = await tx
+        .select()
+        .from(rollouts)
+        .where(
+          and(
+            eq(rollouts.featureKey, params.key),
+            query.state ? eq(rollouts.state, query.state) : undefined,
+            before ? sql`(${createdMs}, ${rollouts.id}) < (${before.createdAt}::timestamptz, ${before.id}::uuid)` : undefined,
+          ),
+        )
+        .orderBy(desc(createdMs), desc(rollouts.id))
+        .limit(query.limit + 1);
+      return Promise.all(rows.map((ramp) => answerRamp(tx, ramp)));
+    });
+    return c.json(page(items, query.limit, (last) => ({ createdAt: last.createdAt, id: last.id })));
+  },
+});
+
+const getRamp = defineRoute({
+  method: 'get',
+  path: '/api/rollouts/:id',
+  summary: 'One ramp with its steps',
+  tag: 'rollouts',
+  access: ADMIN_ROLES,
+  params: IdParams,
+  responses: { 200: { description: 'The ramp', schema: RampSchema }, 404: { description: 'Unknown ramp' } },
+  handler: async (c, { params }) => {
+    const ramp = await inTransaction(c, async (tx) => {
+      const [row] = await tx.select().from(rollouts).where(eq(rollouts.id, params.id));
+      if (!row) throw new ApiError(404, `No ramp ${params.id}.`);
+      return answerRamp(tx, row);
+    });
+    return c.json(ramp);
+  },
+});
+
+export const rolloutRoutes = [createRamp, listRamps, getRamp, rampAction('pause'), rampAction('resume'), rampAction('abort')];

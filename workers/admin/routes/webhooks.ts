@@ -1,0 +1,222 @@
+import { and, desc, eq, gt, ne, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { webhookDeliveries, webhooks, type Db } from '../../../shared/db';
+import { NOTIFICATION_EVENTS } from '../../../shared/events';
+import { assertOrgAccess, WRITER_ROLES } from '../auth';
+import { inTransaction } from '../db';
+import { ApiError } from '../problem';
+import { defineRoute } from '../route';
+import { writeAuditNote } from '../schedule-store';
+import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
+import { toHex } from '../tokens-crypto';
+
+// ---- schemas --------------------------------------------------------------------------------
+
+const UrlSchema = z
+  .url({ protocol: /^https?$/, error: 'an http(s) URL' })
+  .max(2000);
+
+const CreateBody = z.strictObject({
+  url: UrlSchema,
+  kind: z.enum(['slack', 'generic']),
+  orgId: OrgIdSchema.optional(),
+  events: z.array(z.enum(NOTIFICATION_EVENTS)).max(NOTIFICATION_EVENTS.length).optional(),
+  reason: ReasonSchema,
+});
+
+const DeliverySchema = z.object({
+  state: z.enum(['pending', 'delivered', 'failed']),
+  event: z.string(),
+  attempts: z.int(),
+  lastStatus: z.int().nullable(),
+  lastError: z.string().nullable(),
+  at: z.string(),
+});
+
+export const WebhookSchema = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    kind: z.enum(['slack', 'generic']),
+    orgId: z.string().nullable(),
+    events: z.array(z.string()).describe('empty: every event'),
+    createdAt: z.string(),
+    lastDelivery: DeliverySchema.nullable(),
+  })
+  .meta({ id: 'Webhook' });
+
+const CreatedWebhookSchema = WebhookSchema.extend({
+  secret: z.string().nullable().describe('generic webhooks: the HMAC-SHA256 key of X-CMIS-Signature, shown once'),
+}).meta({ id: 'CreatedWebhook' });
+
+const IdParams = z.object({ id: z.uuid() });
+const ListQuery = z.object({ limit: LimitSchema, cursor: CursorSchema });
+const ReasonBody = z.strictObject({ reason: ReasonSchema });
+
+// ---- helpers --------------------------------------------------------------------------------
+
+type WebhookRow = typeof webhooks.$inferSelect;
+type DeliveryRow = typeof webhookDeliveries.$inferSelect;
+
+function newSecret(): string {
+  return `whsec_${toHex(crypto.getRandomValues(new Uint8Array(32)))}`;
+}
+
+function webhookView(row: WebhookRow, last: DeliveryRow | null = null) {
+  return {
+    id: row.id,
+    url: row.url,
+    kind: row.kind,
+    orgId: row.orgId,
+    events: row.events,
+    createdAt: row.createdAt.toISOString(),
+    lastDelivery: last
+      ? { state: last.state, event: last.event, attempts: last.attempts, lastStatus: last.lastStatus, lastError: last.lastError, at: last.updatedAt.toISOString() }
+      : null,
+  };
+}
+
+const createdMs = sql`date_trunc('milliseconds', ${webhooks.createdAt})`;
+
+export const WebhookStatusSchema = z
+  .object({
+    total: z.int(),
+    failing: z.int().describe('deliveries of the last 24 h not delivered after at least one failed attempt'),
+    lastFailure: z.object({ webhookId: z.string(), url: z.string() }).extend(DeliverySchema.shape).nullable(),
+  })
+  .meta({ id: 'WebhookStatus' });
+
+/** For `GET /api/status`: webhooks the caller may see and their failing deliveries. */
+export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStatusSchema>> {
+  const since = new Date(Date.now() - 24 * 3_600_000);
+  const failingWhere = and(ne(webhookDeliveries.state, 'delivered'), sql`${webhookDeliveries.lastError} IS NOT NULL`, gt(webhookDeliveries.updatedAt, since));
+  const [[total], [failing], [last]] = await Promise.all([
+    tx.select({ n: sql<number>`count(*)::int` }).from(webhooks),
+    tx.select({ n: sql<number>`count(*)::int` }).from(webhookDeliveries).where(failingWhere),
+    tx
+      .select({ delivery: webhookDeliveries, url: webhooks.url })
+      .from(webhookDeliveries)
+      .innerJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
+      .where(failingWhere)
+      .orderBy(desc(webhookDeliveries.updatedAt))
+      .limit(1),
+  ]);
+  const d = last?.delivery;
+  return {
+    total: total?.n ?? 0,
+    failing: failing?.n ?? 0,
+    lastFailure: d
+      ? { webhookId: d.webhookId, url: last.url, state: d.state, event: d.event, attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, at: d.updatedAt.toISOString() }
+      : null,
+  };
+}
+
+// ---- routes ---------------------------------------------------------------------------------
+
+const createWebhook = defineRoute({
+  method: 'post',
+  path: '/api/webhooks',
+  summary: 'Add a Slack or generic (signed JSON) webhook for flag changes, schedule/ramp steps and failures',
+  tag: 'webhooks',
+  access: WRITER_ROLES,
+  body: CreateBody,
+  headers: ['X-Change-Reason'],
+  responses: { 201: { description: 'Created; a generic webhook shows its secret once', schema: CreatedWebhookSchema } },
+  handler: async (c, { body }) => {
+    const caller = c.get('caller');
+    // An org admin's webhooks belong to its org; a system admin's are global unless it names an org.
+    const orgId = body.orgId ?? (caller.role === 'system_admin' ? null : caller.orgId);
+    assertOrgAccess(caller, orgId);
+    const secret = body.kind === 'generic' ? newSecret() : null;
+    const row = await inTransaction(
+      c,
+      async (tx) => {
+        const [created] = await tx
+          .insert(webhooks)
+          .values({ url: body.url, kind: body.kind, orgId, events: body.events ?? [], secret })
+          .returning();
+        await writeAuditNote(tx, {
+          level: 'webhook',
+          featureKey: null,
+          orgId,
+          target: created!.id,
+          oldValue: null,
+          newValue: { url: body.url, kind: body.kind, orgId, events: created!.events },
+        });
+        return created!;
+      },
+      { reason: body.reason },
+    );
+    c.header('Location', `/api/webhooks/${row.id}`);
+    return c.json({ ...webhookView(row), secret }, 201);
+  },
+});
+
+const listWebhooks = defineRoute({
+  method: 'get',
+  path: '/api/webhooks',
+  summary: "Webhooks with their last delivery (an org admin sees its org's)",
+  tag: 'webhooks',
+  access: WRITER_ROLES,
+  query: ListQuery,
+  responses: { 200: { description: 'A page of webhooks', schema: listOf(WebhookSchema) } },
+  handler: async (c, { query }) => {
+    const before = decodeCursor(query.cursor, z.object({ createdAt: z.string(), id: z.string() }));
+    const items = await inTransaction(c, async (tx) => {
+      const rows = await tx
+        .select()
+        .from(webhooks)
+        .where(before ? sql`(${createdMs}, ${webhooks.id}) < (${before.createdAt}::timestamptz, ${before.id}::uuid)` : undefined)
+        .orderBy(desc(createdMs), desc(webhooks.id))
+        .limit(query.limit + 1);
+      const views = [];
+      for (const row of rows) {
+        const [last] = await tx
+          .select()
+          .from(webhookDeliveries)
+          .where(eq(webhookDeliveries.webhookId, row.id))
+          .orderBy(desc(webhookDeliveries.updatedAt))
+          .limit(1);
+        views.push(webhookView(row, last ?? null));
+      }
+      return views;
+    });
+    return c.json(page(items, query.limit, (last) => ({ createdAt: last.createdAt, id: last.id })));
+  },
+});
+
+const deleteWebhook = defineRoute({
+  method: 'delete',
+  path: '/api/webhooks/:id',
+  summary: 'Remove a webhook',
+  tag: 'webhooks',
+  access: WRITER_ROLES,
+  params: IdParams,
+  body: ReasonBody,
+  headers: ['X-Change-Reason'],
+  responses: { 204: { description: 'Removed' }, 404: { description: 'Unknown webhook' } },
+  handler: async (c, { params, body }) => {
+    const caller = c.get('caller');
+    await inTransaction(
+      c,
+      async (tx) => {
+        const [row] = await tx.select().from(webhooks).where(and(eq(webhooks.id, params.id)));
+        if (!row) throw new ApiError(404, `No webhook ${params.id}.`);
+        assertOrgAccess(caller, row.orgId);
+        await tx.delete(webhooks).where(eq(webhooks.id, row.id));
+        await writeAuditNote(tx, {
+          level: 'webhook',
+          featureKey: null,
+          orgId: row.orgId,
+          target: row.id,
+          oldValue: { url: row.url, kind: row.kind, orgId: row.orgId, events: row.events },
+          newValue: null,
+        });
+      },
+      { reason: body.reason },
+    );
+    return c.body(null, 204);
+  },
+});
+
+export const webhookRoutes = [createWebhook, listWebhooks, deleteWebhook];

@@ -1,0 +1,187 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { featureFlagValues, flagSchedules, rollouts, type AuditLevel, type Db, type RampBaseline, type Stickiness } from '../../shared/db';
+import type { FlagType } from '../../shared/engine';
+import type { LayerName } from '../../shared/snapshot';
+import { layerOf } from '../../shared/snapshot/publish';
+import { assertValueType, deleteOrgValue, findOrgValue, putOrgValue, requireFlag, updateSystemFlag, type FlagRow } from './flag-store';
+import { ApiError } from './problem';
+
+/**
+ * Scheduled changes and ramps over the flag store: what a schedule or a ramp step changes, checked
+ * when it is created (admin API) and again when it is applied (cron pass, workers/cron/schedules.ts).
+ * Both go through flag-store.ts, so the triggers audit the change at the level it touches.
+ * Hono-free: everything takes a transaction (`Db`) that `withRls` opened.
+ */
+
+export type ScheduleRow = typeof flagSchedules.$inferSelect;
+export type RampRow = typeof rollouts.$inferSelect;
+
+/** `{value?, killed?, percentage?}`; ramp steps also carry the rollout's stickiness. */
+export interface ScheduleChange {
+  value?: unknown;
+  killed?: boolean;
+  percentage?: number;
+  stickiness?: Stickiness;
+}
+
+/** The write a change amounts to on the flag as it is now. */
+export type PlannedChange =
+  | { level: 'system'; set: Partial<Pick<FlagRow, 'value' | 'killed' | 'rollout'>> }
+  | { level: 'org'; orgId: string; value: unknown; percentage: number | null };
+
+function invalid(path: string, message: string): ApiError {
+  return new ApiError(422, { detail: `The change cannot apply to this flag: ${message}.`, errors: [{ path, message }] });
+}
+
+/**
+ * System level: `value` alone sets the default value; `percentage` sets the rollout (to `value`, else
+ * the current rollout's value, else `true` for a boolean flag); `killed` the kill switch.
+ * Org level: the org row's value and percentage (each keeps its current setting when absent); the
+ * kill switch is system-wide only.
+ */
+export function planChange(flag: FlagRow, orgId: string | null, orgRow: FlagRow | undefined, change: ScheduleChange, path = 'body.change'): PlannedChange {
+  const type: FlagType = flag.type ?? 'json';
+  if (change.value !== undefined) assertValueType(type, change.value, `${path}.value`);
+  if (orgId === null) {
+    const set: Partial<Pick<FlagRow, 'value' | 'killed' | 'rollout'>> = {};
+    if (change.killed !== undefined) set.killed = change.killed;
+    if (change.percentage !== undefined) {
+      const value = change.value !== undefined ? change.value : (flag.rollout?.value ?? (type === 'boolean' ? true : undefined));
+      if (value === undefined) throw invalid(`${path}.value`, `a percentage of a ${type} flag needs the value to roll out`);
+      const stickiness = change.stickiness ?? flag.rollout?.stickiness;
+      set.rollout = { percentage: change.percentage, value, ...(stickiness ? { stickiness } : {}) };
+    } else if (change.value !== undefined) {
+      set.value = change.value;
+    }
+    return { level: 'system', set };
+  }
+  if (change.killed !== undefined) throw invalid(`${path}.killed`, 'the kill switch is system-wide; schedule it without orgId');
+  const value = change.value !== undefined ? change.value : (orgRow?.value ?? (type === 'boolean' ? true : undefined));
+  if (value === undefined) throw invalid(`${path}.value`, `the org has no value for this ${type} flag yet; give one`);
+  const percentage = change.percentage !== undefined ? change.percentage : (orgRow?.percentage ?? null);
+  return { level: 'org', orgId, value, percentage };
+}
+
+/** Thrown when a due change cannot apply any more (e.g. its flag was archived). */
+export class ScheduleConflictError extends ApiError {
+  constructor(detail: string) {
+    super(409, detail);
+    this.name = 'ScheduleConflictError';
+  }
+}
+
+/** Applies a schedule or ramp step to the flag as it is now; answers the layer it touched. */
+export async function applyScheduledChange(
+  tx: Db,
+  target: { featureKey: string; orgId: string | null; change: ScheduleChange },
+): Promise<LayerName> {
+  const flag = await requireFlag(tx, target.featureKey, { lock: true });
+  if (flag.archivedAt) throw new ScheduleConflictError(`flag ${target.featureKey} is archived`);
+  const orgRow = target.orgId === null ? undefined : await findOrgValue(tx, target.featureKey, target.orgId);
+  const plan = planChange(flag, target.orgId, orgRow, target.change, 'change');
+  if (plan.level === 'system') await updateSystemFlag(tx, flag, plan.set);
+  else await putOrgValue(tx, target.featureKey, plan.orgId, { value: plan.value, percentage: plan.percentage });
+  return layerOf(target.orgId);
+}
+
+/** What a ramp replaces, recorded when it is created. */
+export function rampBaseline(flag: FlagRow, orgId: string | null, orgRow: FlagRow | undefined): RampBaseline {
+  if (orgId === null) return { rollout: flag.rollout ?? null };
+  return { org: orgRow ? { value: orgRow.value, percentage: orgRow.percentage } : null };
+}
+
+/** Puts back what the ramp replaced (audited by the triggers like any write); answers the layer. */
+export async function restoreBaseline(tx: Db, ramp: RampRow): Promise<LayerName> {
+  const baseline = ramp.previous;
+  if ('rollout' in baseline) {
+    const flag = await requireFlag(tx, ramp.featureKey, { lock: true });
+    await updateSystemFlag(tx, flag, { rollout: baseline.rollout });
+  } else if (ramp.orgId !== null) {
+    if (baseline.org === null) await deleteOrgValue(tx, ramp.featureKey, ramp.orgId);
+    else await putOrgValue(tx, ramp.featureKey, ramp.orgId, baseline.org);
+  }
+  return layerOf(ramp.orgId);
+}
+
+/**
+ * A bookkeeping audit row (levels schedule, rollout, webhook): these are not flag rows, so no
+ * trigger writes them. Actor, reason and request id come from the transaction's RLS context.
+ */
+export async function writeAuditNote(
+  tx: Db,
+  note: { level: AuditLevel; featureKey: string | null; orgId: string | null; target: string; oldValue: unknown; newValue: unknown },
+): Promise<void> {
+  await tx.insert(featureFlagValues).values({
+    featureKey: note.featureKey,
+    orgId: note.orgId,
+    level: note.level,
+    target: note.target,
+    oldValue: note.oldValue,
+    newValue: note.newValue,
+    actor: sql`current_setting('app.actor', true)`,
+    reason: sql`nullif(current_setting('app.reason', true), '')`,
+    requestId: sql`nullif(current_setting('app.request_id', true), '')`,
+  });
+}
+
+/** The API's `Schedule`. */
+export function scheduleView(row: ScheduleRow) {
+  return {
+    id: row.id,
+    flag: row.featureKey,
+    orgId: row.orgId,
+    at: row.at.toISOString(),
+    change: row.change,
+    state: row.state,
+    error: row.error,
+    appliedAt: row.appliedAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    createdBy: row.createdBy,
+  };
+}
+
+export type Schedule = ReturnType<typeof scheduleView>;
+
+export async function rampSteps(tx: Db, rampId: string): Promise<ScheduleRow[]> {
+  return tx.select().from(flagSchedules).where(eq(flagSchedules.rampId, rampId)).orderBy(asc(flagSchedules.at), asc(flagSchedules.id));
+}
+
+/** The API's ramp. */
+export function rampView(ramp: RampRow, steps: readonly ScheduleRow[]) {
+  return {
+    id: ramp.id,
+    flag: ramp.featureKey,
+    orgId: ramp.orgId,
+    value: ramp.value,
+    stickiness: ramp.stickiness,
+    steps: steps.map((s) => ({
+      id: s.id,
+      percentage: Number(s.change.percentage),
+      at: s.at.toISOString(),
+      state: s.state,
+      appliedAt: s.appliedAt?.toISOString() ?? null,
+      error: s.error,
+    })),
+    state: ramp.state,
+    pausedAt: ramp.pausedAt?.toISOString() ?? null,
+    createdAt: ramp.createdAt.toISOString(),
+    createdBy: ramp.createdBy,
+  };
+}
+
+export type Ramp = ReturnType<typeof rampView>;
+
+/** A ramp with no pending step left is done. Answers whether it just finished. */
+export async function finishRampIfComplete(tx: Db, rampId: string): Promise<boolean> {
+  const [left] = await tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(flagSchedules)
+    .where(and(eq(flagSchedules.rampId, rampId), eq(flagSchedules.state, 'pending')));
+  if ((left?.n ?? 0) > 0) return false;
+  const done = await tx
+    .update(rollouts)
+    .set({ state: 'done', updatedAt: new Date() })
+    .where(and(eq(rollouts.id, rampId), eq(rollouts.state, 'running')))
+    .returning({ id: rollouts.id });
+  return done.length > 0;
+}
