@@ -1,8 +1,9 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 // Two kinds of tests:
 // - "node": unit tests beside the code (shared/**, scripts/**) and Node-side integration tests in test/node.
-// - worker tests (test/workers) run inside workerd; their project is added when the Workers exist.
+// - "workers": Worker tests (test/workers) inside workerd, with the bindings of wrangler.toml [env.evaluate].
 export default defineConfig({
   test: {
     projects: [
@@ -10,10 +11,17 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/admin/**/*.test.ts'],
+          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/admin/**/*.test.ts', 'examples/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/cron/**/*.test.ts', 'test/cli/**/*.test.ts'],
           globalSetup: ['test/setup/database.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml', environment: 'evaluate' } })],
+        test: {
+          name: 'workers',
+          include: ['test/workers/**/*.test.ts'],
         },
       },
     ],

@@ -1,0 +1,292 @@
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { globalLayerKey, orgLayerKey } from '../../shared/snapshot';
+import { createEvaluateApp } from '../../workers/evaluate/app';
+import { KeyCache } from '../../workers/evaluate/auth';
+import { settingsOf } from '../../workers/evaluate/env';
+import { LayerCache, type LayerReadError } from '../../workers/evaluate/layers';
+import { FakeKv, GLOBAL_KEY, bearer, cascadeLayers, putKey, putLayers } from './helpers';
+
+/**
+ * The isolate caches with an injected KV and clock: refresh after SNAPSHOT_MAX_AGE_MS, last good
+ * copy on KV failure, fail closed without any copy, bounds.
+ */
+
+const settings = { maxAgeMs: 1000, maxEntries: 100, maxBytes: 1 << 24 };
+
+async function seeded(): Promise<FakeKv> {
+  const kv = new FakeKv();
+  await putLayers(kv, cascadeLayers(7));
+  return kv;
+}
+
+describe('LayerCache', () => {
+  it('serves from memory within the max age and re-reads after it', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings);
+    const first = await cache.layersFor(kv, 'org-a', 10_000);
+    expect(first?.global.version).toBe(7);
+    expect(first?.org?.orgId).toBe('org-a');
+    expect(kv.reads).toBe(2);
+
+    const fresh = cache.layersFor(kv, 'org-a', 10_999);
+    expect(fresh).not.toBeInstanceOf(Promise); // the hot path is synchronous
+    expect(kv.reads).toBe(2);
+
+    await cache.layersFor(kv, 'org-a', 11_000);
+    expect(kv.reads).toBe(4);
+  });
+
+  it('reads the global and the org layer in parallel', async () => {
+    const kv = await seeded();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const slow = {
+      async get(key: string, type: 'text') {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        inFlight--;
+        return kv.get(key, type);
+      },
+    };
+    await new LayerCache(settings).layersFor(slow, 'org-b', 0);
+    expect(maxInFlight).toBe(2);
+  });
+
+  it('keeps the decoded objects when the re-read text is unchanged, replaces them when it changed', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings);
+    const first = (await cache.layersFor(kv, undefined, 0))!;
+    const same = (await cache.layersFor(kv, undefined, 5000))!;
+    expect(same.global).toBe(first.global);
+
+    const next = cascadeLayers(8);
+    await kv.put(globalLayerKey, JSON.stringify(next.global));
+    const changed = (await cache.layersFor(kv, undefined, 10_000))!;
+    expect(changed.global).not.toBe(first.global);
+    expect(changed.global.version).toBe(8);
+  });
+
+  it('caches "this org has no layer" as null', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings);
+    const layers = await cache.layersFor(kv, 'org-without-data', 0);
+    expect(layers).toEqual({ global: expect.objectContaining({ version: 7 }), org: null });
+    const reads = kv.reads;
+    expect(cache.layersFor(kv, 'org-without-data', 500)).toEqual(layers);
+    expect(kv.reads).toBe(reads);
+  });
+
+  it.each([
+    ['KV throws', (kv: FakeKv) => void (kv.failing = true), 'kv'],
+    ['invalid JSON', (kv: FakeKv) => void kv.data.set(globalLayerKey, '{"version": 9,'), 'json'],
+    ['schema violation', (kv: FakeKv) => void kv.data.set(globalLayerKey, JSON.stringify({ version: -1, flags: {} })), 'schema'],
+    ['global layer vanished', (kv: FakeKv) => void kv.data.delete(globalLayerKey), 'missing'],
+  ])('keeps the last good copy when %s, and retries after the max age', async (_name, breakIt, kind) => {
+    const kv = await seeded();
+    const errors: LayerReadError[] = [];
+    const cache = new LayerCache(settings, (e) => errors.push(e));
+    const good = (await cache.layersFor(kv, 'org-a', 0))!;
+    breakIt(kv);
+    const served = (await cache.layersFor(kv, 'org-a', 1000))!;
+    expect(served.global).toBe(good.global);
+    expect(errors.map((e) => e.kind)).toContain(kind);
+    const reads = kv.reads;
+    cache.layersFor(kv, 'org-a', 1500); // within the max age of the failed attempt: no KV read
+    expect(kv.reads).toBe(reads);
+  });
+
+  it('a broken org layer keeps its last good copy too', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings, () => {});
+    const good = (await cache.layersFor(kv, 'org-b', 0))!;
+    kv.data.set(orgLayerKey('org-b'), JSON.stringify({ version: 8, orgId: 'org-a', flags: {} })); // wrong org
+    expect((await cache.layersFor(kv, 'org-b', 2000))!.org).toBe(good.org);
+  });
+
+  it('without any good copy answers null (fail closed), and recovers when KV does', async () => {
+    const kv = await seeded();
+    kv.failing = true;
+    const cache = new LayerCache(settings, () => {});
+    expect(await cache.layersFor(kv, 'org-a', 0)).toBeNull();
+    expect(await cache.layersFor(kv, undefined, 1)).toBeNull();
+    kv.failing = false;
+    expect((await cache.layersFor(kv, 'org-a', 2))?.org?.orgId).toBe('org-a');
+  });
+
+  it('an org layer that cannot be read at all fails the request closed rather than ignoring the org', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings, () => {});
+    await cache.layersFor(kv, undefined, 0);
+    kv.data.set(orgLayerKey('org-b'), 'garbage');
+    expect(await cache.layersFor(kv, 'org-b', 1)).toBeNull();
+  });
+
+  it('bounds org entries by count, least recently used first; the global layer stays', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache({ ...settings, maxEntries: 3 });
+    for (const org of ['o1', 'o2', 'o3']) await cache.layersFor(kv, org, 0);
+    cache.layersFor(kv, 'o1', 1); // touch o1: o2 is now the oldest
+    await cache.layersFor(kv, 'o4', 2);
+    expect(cache.stats().orgEntries).toBe(3);
+    const reads = kv.reads;
+    cache.layersFor(kv, 'o1', 3);
+    cache.layersFor(kv, 'o3', 3);
+    expect(kv.reads).toBe(reads); // still cached
+    await cache.layersFor(kv, 'o2', 3);
+    expect(kv.reads).toBe(reads + 1); // evicted, read again
+    expect(cache.stats().globalVersion).toBe(7);
+  });
+
+  it('bounds org entries by estimated bytes', async () => {
+    const kv = await seeded();
+    const globalBytes = JSON.stringify(cascadeLayers(7).global).length * 3;
+    const orgBytes = JSON.stringify(cascadeLayers(7).orgs['org-a']).length * 3;
+    const cache = new LayerCache({ ...settings, maxBytes: globalBytes + orgBytes + 1000 });
+    await cache.layersFor(kv, 'org-a', 0);
+    await cache.layersFor(kv, 'org-b', 0);
+    const stats = cache.stats();
+    expect(stats.bytes).toBeLessThanOrEqual(globalBytes + orgBytes + 1000);
+    expect(stats.orgEntries).toBe(1);
+    expect(stats.globalVersion).toBe(7);
+  });
+});
+
+describe('settingsOf', () => {
+  it('reads the vars and falls back to defaults for missing or malformed ones', () => {
+    expect(settingsOf({ SNAPSHOT_MAX_AGE_MS: '250', SNAPSHOT_CACHE_MAX_ENTRIES: '10', SNAPSHOT_CACHE_MAX_BYTES: '4096' })).toEqual({ maxAgeMs: 250, maxEntries: 10, maxBytes: 4096 });
+    const defaults = settingsOf({});
+    expect(defaults.maxAgeMs).toBe(1000);
+    expect(settingsOf({ SNAPSHOT_MAX_AGE_MS: 'soon', SNAPSHOT_CACHE_MAX_ENTRIES: '0', SNAPSHOT_CACHE_MAX_BYTES: '1.5' })).toEqual(defaults);
+  });
+});
+
+describe('KeyCache', () => {
+  it('remembers hits and misses briefly', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const keys = new KeyCache({ hitTtlMs: 10_000, missTtlMs: 1000, maxEntries: 10 });
+    expect(await keys.lookup(kv, 'k1', 0)).toEqual({ id: 'a', name: 'a' });
+    expect(await keys.lookup(kv, 'nope', 0)).toBeNull();
+    expect(kv.reads).toBe(2);
+    await keys.lookup(kv, 'k1', 9999);
+    await keys.lookup(kv, 'nope', 999);
+    expect(kv.reads).toBe(2);
+    await putKey(kv, 'nope', { id: 'b', name: 'b' });
+    expect(await keys.lookup(kv, 'nope', 1000)).toMatchObject({ id: 'b' });
+    kv.data.clear(); // revoked
+    expect(await keys.lookup(kv, 'k1', 10_000)).toBeNull();
+  });
+
+  it('is bounded', async () => {
+    const kv = new FakeKv();
+    const keys = new KeyCache({ hitTtlMs: 10_000, missTtlMs: 10_000, maxEntries: 2 });
+    for (const t of ['a', 'b', 'c']) await keys.lookup(kv, t, 0);
+    await keys.lookup(kv, 'a', 1);
+    expect(kv.reads).toBe(4); // 'a' was dropped
+  });
+
+  it('keeps a known key while KV fails; without one answers 503', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const keys = new KeyCache({ hitTtlMs: 10, missTtlMs: 10, maxEntries: 10 });
+    await keys.lookup(kv, 'k1', 0);
+    kv.failing = true;
+    expect(await keys.lookup(kv, 'k1', 100)).toMatchObject({ id: 'a' });
+    await expect(keys.lookup(kv, 'k2', 100)).rejects.toMatchObject({ status: 503 });
+  });
+});
+
+describe('the app over a failing KV (injected clock)', () => {
+  async function harness(options: { seed?: boolean } = {}) {
+    const kv = options.seed === false ? new FakeKv() : await seeded();
+    await putKey(kv, GLOBAL_KEY, { id: 'k', name: 'k' });
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const app = createEvaluateApp({ clock: () => now, keys: new KeyCache({ hitTtlMs: 60_000, missTtlMs: 1000, maxEntries: 10 }) });
+    const env = { FLAGS_KV: kv as unknown as KVNamespace, SNAPSHOT_MAX_AGE_MS: '1000' };
+    const call = async (path: string, init: RequestInit = {}) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(new Request(`https://eval.test${path}`, { ...init, headers: { ...bearer(GLOBAL_KEY), ...(init.headers as Record<string, string>) } }), env, ctx);
+      await waitOnExecutionContext(ctx);
+      return res;
+    };
+    return { kv, call, advance: (ms: number) => void (now += ms) };
+  }
+
+  it('KV failure after a good read keeps serving the last good copy', async () => {
+    const { kv, call, advance } = await harness();
+    expect(await (await call('/v1/flags/campaign.creation.enabled?orgId=org-b')).json()).toMatchObject({ value: false, source: 'org' });
+    kv.failing = true;
+    advance(5000);
+    const res = await call('/v1/flags/campaign.creation.enabled?orgId=org-b');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ value: false, reason: 'TARGETING_MATCH', source: 'org', version: '7:7' });
+  });
+
+  it('no layers at all → reason ERROR with the caller default, never a 5xx on /v1', async () => {
+    const { call } = await harness({ seed: false });
+    const one = await call('/v1/flags/campaign.creation.enabled?default=true');
+    expect(one.status).toBe(200);
+    expect(one.headers.get('Cache-Control')).toBe('no-store');
+    expect(await one.json()).toMatchObject({ key: 'campaign.creation.enabled', value: true, reason: 'ERROR', errorCode: 'GENERAL', version: null });
+    expect(await (await call('/v1/flags/ui.theme')).json()).toMatchObject({ value: null, reason: 'ERROR' });
+    expect(await (await call('/v1/flags/ui.theme?default=dark')).json()).toMatchObject({ value: 'dark' });
+
+    const bulk = await call('/v1/evaluate', { method: 'POST', body: JSON.stringify({ flags: ['a.flag', 'b.flag'], defaults: { 'a.flag': false } }) });
+    expect(bulk.status).toBe(200);
+    expect(await bulk.json()).toEqual({
+      version: null,
+      errorCode: 'GENERAL',
+      detail: expect.any(String),
+      flags: {
+        'a.flag': { value: false, reason: 'ERROR', source: 'system', errorCode: 'GENERAL' },
+        'b.flag': { value: null, reason: 'ERROR', source: 'system', errorCode: 'GENERAL' },
+      },
+    });
+  });
+
+  it('no layers at all → OFREP 503 GENERAL with Retry-After (SDKs fall back to the default)', async () => {
+    const { call } = await harness({ seed: false });
+    const single = await call('/ofrep/v1/evaluate/flags/ui.theme', { method: 'POST', body: '{}' });
+    expect(single.status).toBe(503);
+    expect(single.headers.get('Retry-After')).toBe('1');
+    expect(await single.json()).toMatchObject({ key: 'ui.theme', errorCode: 'GENERAL' });
+    const bulk = await call('/ofrep/v1/evaluate/flags', { method: 'POST', body: '{}' });
+    expect(bulk.status).toBe(503);
+    expect(await bulk.json()).toMatchObject({ errorCode: 'GENERAL' });
+  });
+
+  it('picks up a changed layer only after SNAPSHOT_MAX_AGE_MS', async () => {
+    const { kv, call, advance } = await harness();
+    const value = async () => ((await (await call('/v1/flags/campaign.creation.enabled')).json()) as { value: unknown; reason: string });
+    expect(await value()).toMatchObject({ value: true, reason: 'STATIC' });
+
+    const killed = cascadeLayers(8);
+    killed.global.flags['campaign.creation.enabled']!.killed = true;
+    await kv.put(globalLayerKey, JSON.stringify(killed.global));
+    advance(999);
+    expect(await value()).toMatchObject({ value: true, reason: 'STATIC' });
+    advance(1);
+    expect(await value()).toMatchObject({ value: false, reason: 'DISABLED' });
+  });
+
+  it('evaluates at the injected clock (an override that expires flips the bulk ETag)', async () => {
+    const { kv, call, advance } = await harness();
+    const layers = cascadeLayers(7);
+    layers.orgs['org-a']!.flags['ui.theme']!.users = { u9: { value: 'neon', expiresAt: Date.parse('2026-06-01T12:00:10Z') } };
+    await putLayers(kv, layers);
+    const bulk = () => call('/ofrep/v1/evaluate/flags', { method: 'POST', body: JSON.stringify({ context: { targetingKey: 'u9', orgId: 'org-a' } }) });
+    const before = await bulk();
+    const tag = before.headers.get('ETag')!;
+    expect(((await before.json()) as { flags: { key: string; value: unknown }[] }).flags.find((f) => f.key === 'ui.theme')?.value).toBe('neon');
+    advance(10_000);
+    const after = await call('/ofrep/v1/evaluate/flags', {
+      method: 'POST',
+      headers: { 'If-None-Match': tag },
+      body: JSON.stringify({ context: { targetingKey: 'u9', orgId: 'org-a' } }),
+    });
+    expect(after.status).toBe(200);
+    expect(after.headers.get('ETag')).not.toBe(tag);
+  });
+});

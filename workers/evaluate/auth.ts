@@ -1,0 +1,135 @@
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from '../../shared/http/problem';
+import { EvaluateKeyRecordSchema, evaluateKeyKey, type EvaluateKeyRecord } from '../../shared/snapshot';
+import type { AppEnv } from './env';
+
+/** What the key cache reads: a KV binding, or anything with its `get(key, 'text')`. */
+export interface KeySource {
+  get(key: string, type: 'text'): Promise<string | null>;
+}
+
+export interface KeyCacheOptions {
+  /** How long a found key is trusted without asking KV (revocation takes at most this long). */
+  hitTtlMs: number;
+  /** How long "no such key" is remembered (a new key works after at most this long). */
+  missTtlMs: number;
+  maxEntries: number;
+}
+
+export const DEFAULT_KEY_CACHE: KeyCacheOptions = { hitTtlMs: 10_000, missTtlMs: 1_000, maxEntries: 1000 };
+
+/** Longer strings are not keys we ever issue: refused without hashing or reading KV. */
+const MAX_KEY_LENGTH = 256;
+const KEY_SHAPE = /^[\x21-\x7e]+$/;
+
+interface CachedKey {
+  record: EvaluateKeyRecord | null;
+  expiresAt: number;
+}
+
+/** Lower-case hex SHA-256, the form `key:v1:<hex>` is stored under. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  let hex = '';
+  for (let i = 0; i < digest.length; i++) hex += digest[i]!.toString(16).padStart(2, '0');
+  return hex;
+}
+
+/** Older writers stored `orgId: null` for a global key; the schema wants it absent. */
+function decodeRecord(text: string): EvaluateKeyRecord | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof json === 'object' && json !== null && (json as { orgId?: unknown }).orgId === null) {
+    const { orgId: _ignored, ...rest } = json as Record<string, unknown>;
+    json = rest;
+  }
+  const parsed = EvaluateKeyRecordSchema.safeParse(json);
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * Evaluate keys by presented token, per isolate: hits and misses are remembered briefly, the map is
+ * bounded (oldest entry dropped first). Keyed by the token itself so a cached request hashes nothing.
+ */
+export class KeyCache {
+  private readonly options: KeyCacheOptions;
+  private readonly entries = new Map<string, CachedKey>();
+
+  constructor(options: KeyCacheOptions = DEFAULT_KEY_CACHE) {
+    this.options = options;
+  }
+
+  /** The key's record, null for an unknown key; throws ApiError 503 when KV fails and nothing is cached. */
+  async lookup(kv: KeySource, token: string, nowMs: number): Promise<EvaluateKeyRecord | null> {
+    const cached = this.entries.get(token);
+    if (cached !== undefined && nowMs < cached.expiresAt) return cached.record;
+    let text: string | null;
+    try {
+      text = await kv.get(evaluateKeyKey(await sha256Hex(token)), 'text');
+    } catch (err) {
+      // A key that was valid a moment ago stays valid while KV is unreachable.
+      if (cached !== undefined) return cached.record;
+      console.error(JSON.stringify({ at: 'evaluate.auth', kind: 'kv', message: err instanceof Error ? err.message : String(err) }));
+      throw new ApiError(503, { detail: 'Evaluate keys cannot be checked right now; retry shortly.' });
+    }
+    const record = text === null ? null : decodeRecord(text);
+    this.remember(token, { record, expiresAt: nowMs + (record === null ? this.options.missTtlMs : this.options.hitTtlMs) });
+    return record;
+  }
+
+  private remember(token: string, entry: CachedKey): void {
+    this.entries.delete(token);
+    this.entries.set(token, entry);
+    if (this.entries.size > this.options.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+}
+
+/** The presented key: `Authorization: Bearer <key>` first, else `X-API-Key`. */
+export function presentedKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {
+  if (authorization !== undefined) {
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    if (match) return match[1];
+  }
+  const trimmed = apiKey?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+/**
+ * Authenticates every request below it with an evaluate key and sets `caller`.
+ * 401 problem (with `WWW-Authenticate`) for a missing or unknown key.
+ */
+export function requireEvaluateKey(keys: KeyCache, clock: () => number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = presentedKey(c.req.header('Authorization'), c.req.header('X-API-Key'));
+    if (token === undefined) {
+      c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate"');
+      throw new ApiError(401, { detail: 'An evaluate key is required (Authorization: Bearer <key> or X-API-Key).', slug: 'unauthorized' });
+    }
+    const record = token.length <= MAX_KEY_LENGTH && KEY_SHAPE.test(token) ? await keys.lookup(c.env.FLAGS_KV, token, clock()) : null;
+    if (record === null) {
+      c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate", error="invalid_token"');
+      throw new ApiError(401, { detail: 'The evaluate key is unknown or revoked.' });
+    }
+    c.set('caller', record);
+    await next();
+  };
+}
+
+/**
+ * The org a request evaluates for: an org-scoped key answers only for its own org and fills it in
+ * when the request names none (403 for another org); a global key takes the request's org as is.
+ */
+export function scopedOrgId(caller: EvaluateKeyRecord, requested: string | undefined): string | undefined {
+  if (caller.orgId === undefined) return requested;
+  if (requested !== undefined && requested !== caller.orgId) {
+    throw new ApiError(403, { detail: `This evaluate key only answers for its own organization, not "${requested}".` });
+  }
+  return caller.orgId;
+}

@@ -1,0 +1,122 @@
+import { Hono, type Context } from 'hono';
+import { evaluate, evaluateAll, snapshotVersion, type EvalResult } from '../../../shared/engine';
+import { scopedOrgId } from '../auth';
+import type { AppEnv } from '../env';
+import type { EvaluateRuntime } from '../runtime';
+import { FlagKeySchema, OfrepBodySchema, describeErrors, fieldErrors, parseJsonBody, type RequestContext } from '../schemas';
+
+/**
+ * OpenFeature Remote Evaluation Protocol (OFREP v1), as `@openfeature/ofrep-core` reads it:
+ * 200 `{key, value, reason, variant?, metadata}`; 400/404 `{key, errorCode, errorDetails}`;
+ * bulk 200 `{flags}` with a strong ETag, 304 on `If-None-Match`, 400 `{errorCode, errorDetails}`.
+ * 401/403 are problem+json (the provider only reads the status). Without any snapshot the answer is
+ * 503 + Retry-After: every OpenFeature SDK then returns the caller's default with reason ERROR.
+ */
+
+type OfrepErrorCode = 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'FLAG_NOT_FOUND' | 'GENERAL';
+
+const NO_SNAPSHOT = 'No flag snapshot is available yet; use your default and retry shortly.';
+
+/** The context the engine reads; `targetingKey` is the user id. Result: the context or a 400 answer. */
+async function readContext(c: Context<AppEnv>): Promise<{ context: RequestContext } | { code: OfrepErrorCode; details: string }> {
+  const json = parseJsonBody(await c.req.text());
+  if (!json.ok) return { code: 'PARSE_ERROR', details: `The body is not valid JSON: ${json.message}` };
+  const body = OfrepBodySchema.safeParse(json.value);
+  if (!body.success) return { code: 'INVALID_CONTEXT', details: describeErrors(fieldErrors(body.error)) };
+  const ctx = body.data.context;
+  const targetingKey = ctx?.targetingKey ?? undefined;
+  const userId = ctx?.userId ?? undefined;
+  if (targetingKey !== undefined && userId !== undefined && targetingKey !== userId) {
+    return { code: 'INVALID_CONTEXT', details: 'context.targetingKey and context.userId differ' };
+  }
+  const orgId = scopedOrgId(c.var.caller, ctx?.orgId ?? undefined);
+  return { context: { orgId, userId: targetingKey ?? userId, platform: ctx?.platform ?? undefined } };
+}
+
+/** An engine error in OFREP terms: only these codes are OFREP's; anything else is GENERAL. */
+function failureOf(key: string, result: EvalResult): { key: string; errorCode: OfrepErrorCode; errorDetails: string } {
+  switch (result.errorCode) {
+    case 'FLAG_NOT_FOUND':
+      return { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `No live flag "${key}".` };
+    case 'INVALID_CONTEXT':
+      return { key, errorCode: 'INVALID_CONTEXT', errorDetails: 'The context cannot be evaluated.' };
+    default:
+      return { key, errorCode: 'GENERAL', errorDetails: `The flag cannot be evaluated for this context (${result.errorCode ?? 'error'}).` };
+  }
+}
+
+function success(key: string, result: EvalResult): Record<string, unknown> {
+  const out: Record<string, unknown> = { key, value: result.value, reason: result.reason };
+  if (result.variant !== undefined) out.variant = result.variant;
+  out.metadata = { source: result.source, version: result.version ?? '' };
+  return out;
+}
+
+/** True when an `If-None-Match` list names `etag` (weak comparison, as RFC 9110 prescribes for it). */
+export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  const trimmed = ifNoneMatch.trim();
+  if (trimmed === '*') return true;
+  for (const part of trimmed.split(',')) {
+    const candidate = part.trim();
+    if ((candidate.startsWith('W/') ? candidate.slice(2) : candidate) === etag) return true;
+  }
+  return false;
+}
+
+/**
+ * Strong ETag of a bulk answer: the layer versions, then a digest of the body. The body is what the
+ * context produced at this instant, so the tag also changes when an override expires between two
+ * publishes (a version-plus-context tag would not).
+ */
+async function bulkEtag(version: string, body: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(body)));
+  let hex = '';
+  for (let i = 0; i < 12; i++) hex += digest[i]!.toString(16).padStart(2, '0');
+  return `"${version}-${hex}"`;
+}
+
+export function ofrepRoutes(runtime: EvaluateRuntime): Hono<AppEnv> {
+  const ofrep = new Hono<AppEnv>();
+
+  ofrep.post('/evaluate/flags/:key', async (c) => {
+    const key = c.req.param('key');
+    const read = await readContext(c);
+    if ('code' in read) return c.json({ key, errorCode: read.code, errorDetails: read.details }, 400);
+    if (!FlagKeySchema.safeParse(key).success) {
+      return c.json({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `"${key}" is not a valid flag key.` }, 404);
+    }
+    const layers = await runtime.layers(c.env, read.context.orgId);
+    if (layers === null) {
+      c.header('Retry-After', '1');
+      return c.json({ key, errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
+    }
+    const result = evaluate(layers, key, read.context, runtime.clock());
+    if (result.errorCode === undefined) return c.json(success(key, result));
+    const failure = failureOf(key, result);
+    return c.json(failure, failure.errorCode === 'FLAG_NOT_FOUND' ? 404 : 400);
+  });
+
+  ofrep.post('/evaluate/flags', async (c) => {
+    const read = await readContext(c);
+    if ('code' in read) return c.json({ errorCode: read.code, errorDetails: read.details }, 400);
+    const layers = await runtime.layers(c.env, read.context.orgId);
+    if (layers === null) {
+      c.header('Retry-After', '1');
+      return c.json({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
+    }
+    const results = evaluateAll(layers, read.context, runtime.clock());
+    const flags: Record<string, unknown>[] = [];
+    for (const key in results) {
+      const result = results[key]!;
+      flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
+    }
+    const body = JSON.stringify({ flags });
+    const etag = await bulkEtag(snapshotVersion(layers), body);
+    c.header('ETag', etag);
+    if (etagMatches(c.req.header('If-None-Match'), etag)) return c.body(null, 304);
+    return c.body(body, 200, { 'Content-Type': 'application/json; charset=UTF-8' });
+  });
+
+  return ofrep;
+}
