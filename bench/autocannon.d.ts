@@ -1,0 +1,31 @@
+// The part of autocannon's API the benchmarks use (the package ships no types).
+declare module 'autocannon' {
+  namespace autocannon {
+    interface Options {
+      url: string;
+      method?: string;
+      headers?: Record<string, string>;
+      body?: string;
+      connections?: number;
+      duration?: number;
+      pipelining?: number;
+    }
+    interface Histogram {
+      p50: number;
+      p90: number;
+      p99: number;
+      max: number;
+      average: number;
+    }
+    interface Result {
+      requests: Histogram & { total: number };
+      latency: Histogram;
+      errors: number;
+      timeouts: number;
+      non2xx: number;
+      '2xx': number;
+    }
+  }
+  function autocannon(options: autocannon.Options, callback: (err: Error | null, result: autocannon.Result) => void): { stop(): void };
+  export default autocannon;
+}
