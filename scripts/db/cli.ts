@@ -11,15 +11,20 @@ export async function runWithDatabase(name: string, work: (pool: Pool) => Promis
   let close: (() => Promise<void>) | undefined;
   let pool: Pool | undefined;
   try {
-    if (databaseUrl) await checkReachable(databaseUrl);
-    const database = await startLocalDatabase(databaseUrl ? { databaseUrl } : { dataDir: DEFAULT_PGLITE_DIR });
-    close = database.close;
-    pool = createPool({
-      databaseUrl: database.databaseUrl,
-      wsProxy: database.wsProxy,
-      max: database.engine === 'pglite' ? 1 : 4,
-      idleTimeoutMillis: 1000,
-    });
+    if (databaseUrl && !isLocalHost(databaseUrl)) {
+      // Neon (or any remote server with its WebSocket endpoint): the driver's own secure path, no bridge.
+      pool = createPool({ databaseUrl, max: 4, idleTimeoutMillis: 1000 });
+    } else {
+      if (databaseUrl) await checkReachable(databaseUrl);
+      const database = await startLocalDatabase(databaseUrl ? { databaseUrl } : { dataDir: DEFAULT_PGLITE_DIR });
+      close = database.close;
+      pool = createPool({
+        databaseUrl: database.databaseUrl,
+        wsProxy: database.wsProxy,
+        max: database.engine === 'pglite' ? 1 : 4,
+        idleTimeoutMillis: 1000,
+      });
+    }
     try {
       await pool.query('SELECT 1');
     } catch (error) {
@@ -37,6 +42,16 @@ export async function runWithDatabase(name: string, work: (pool: Pool) => Promis
   } finally {
     await pool?.end().catch(() => {});
     await close?.().catch(() => {});
+  }
+}
+
+/** Loopback servers (CI, Debian's Postgres, a local Docker) speak plain TCP and go through the bridge. */
+function isLocalHost(databaseUrl: string): boolean {
+  try {
+    const host = new URL(databaseUrl).hostname;
+    return host === 'localhost' || host === '[::1]' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return true; // let the local path report the malformed URL in its own words
   }
 }
 
