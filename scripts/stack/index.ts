@@ -22,7 +22,11 @@ export interface StackOptions {
   dataDir: string | null;
   adminToken?: string;
   evalKey?: string;
+  /** Extra per-Worker vars (tests: e.g. `{ evaluate: { METRICS_FLUSH_MS: '0' } }`). */
+  workerVars?: Partial<Record<WorkerName, Record<string, string>>>;
   log?: (line: string) => void;
+  /** Passed to startWorkers: more Workers in the same workerd (benchmarks). */
+  extraWorkers?: Record<string, unknown>[];
 }
 
 export interface Stack {
@@ -80,7 +84,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         FLAGS_ADMIN_TOKEN: adminToken,
         SNAPSHOT_MAX_AGE_MS: '1000',
       },
-      workerVars: { cron: { LOCAL_TRIGGER: '1' } },
+      workerVars: { ...options.workerVars, cron: { LOCAL_TRIGGER: '1', ...options.workerVars?.cron } },
     });
     const started = mf;
     const kv = () => started.getKVNamespace('FLAGS_KV', 'evaluate') as unknown as Promise<KVNamespace>;

@@ -15,6 +15,8 @@ export interface WorkersOptions {
   vars: Record<string, string>;
   /** Extra per-Worker vars, e.g. `{ cron: { LOCAL_TRIGGER: '1' } }`. */
   workerVars?: Partial<Record<WorkerName, Record<string, string>>>;
+  /** More Miniflare v4 worker options run in the same workerd (benchmarks: a bare baseline Worker). */
+  extraWorkers?: Record<string, unknown>[];
 }
 
 /**
@@ -43,7 +45,7 @@ export async function startWorkers(options: WorkersOptions): Promise<Miniflare> 
     port: 0,
     kvPersist: options.persistDir ? `${options.persistDir}/kv` : false,
     cachePersist: false,
-    workers: [worker('admin'), worker('evaluate'), cron],
+    workers: [worker('admin'), worker('evaluate'), cron, ...(options.extraWorkers ?? [])],
   };
   const mf = new Miniflare(convertV4MiniflareOptions(v4 as never) as MiniflareOptions);
   await mf.ready;
