@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/admin/**/*.test.ts', 'examples/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/cron/**/*.test.ts', 'test/cli/**/*.test.ts'],
+          include: ['shared/**/*.test.ts', 'scripts/**/*.test.ts', 'test/node/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/admin/**/*.test.ts', 'examples/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/cron/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/metrics/**/*.test.ts', 'test/dashboard/**/*.test.ts', 'test/browser/**/*.test.ts'],
           globalSetup: ['test/setup/database.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,

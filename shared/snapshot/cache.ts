@@ -4,8 +4,7 @@ import { GlobalLayerSchema, OrgLayerSchema } from './schema';
 
 /**
  * An isolate-level cache of decoded snapshot layers (DESIGN.md "Snapshots in KV"), for every reader of
- * KV: the SDK's local transport today, and the evaluate Worker once its own copy
- * (`workers/evaluate/layers.ts`, same shape and API) moves here.
+ * KV: the evaluate Worker (`workers/evaluate/layers.ts`) and the SDK's local transport.
  *
  * - The global layer has its own slot and is never evicted; org layers (and "this org has no layer"
  *   markers) sit in an LRU bounded by entry count and estimated bytes.
@@ -99,6 +98,20 @@ export class LayerCache {
       globalStale ? this.refresh(global, kv, nowMs, onReadError) : undefined,
       orgStale && org ? this.refresh(org, kv, nowMs, onReadError) : undefined,
     ]).then(() => compose(global, org));
+  }
+
+  /**
+   * The layers for an org if both are in memory and fresh, without reading KV or touching the LRU;
+   * undefined otherwise (then call `layersFor`). Lets a caller skip promises and timers on the hot path.
+   */
+  freshLayersFor(orgId: string | undefined, nowMs: number): Layers | null | undefined {
+    const maxAge = this.settings.maxAgeMs;
+    const global = this.global;
+    if (!global.loaded || nowMs - global.checkedAt >= maxAge) return undefined;
+    if (orgId === undefined) return compose(global, null);
+    const org = this.orgs.get(orgId);
+    if (org === undefined || !org.loaded || nowMs - org.checkedAt >= maxAge) return undefined;
+    return compose(global, org);
   }
 
   stats(): { orgEntries: number; bytes: number; globalVersion: number | null } {

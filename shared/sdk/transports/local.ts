@@ -1,0 +1,77 @@
+import { evaluate, evaluateAll } from '../../engine';
+import type { EvalContext, EvalResult, Layers } from '../../engine';
+import { LayerCache } from '../../snapshot';
+import type { LayerReadError, LayerSource } from '../../snapshot';
+import { FlagEvaluationError } from '../errors';
+import type { Call, Transport } from './transport';
+
+/**
+ * Caches shared by every client of an isolate that reads the same KV binding with the same max age:
+ * apps typically build a client per request from `env.FLAGS_KV`, and the decoded layers must outlive it.
+ */
+const sharedCaches = new WeakMap<object, Map<number, LayerCache>>();
+
+function sharedCacheFor(kv: object, maxAgeMs: number): LayerCache {
+  let byAge = sharedCaches.get(kv);
+  if (byAge === undefined) {
+    byAge = new Map();
+    sharedCaches.set(kv, byAge);
+  }
+  let cache = byAge.get(maxAgeMs);
+  if (cache === undefined) {
+    cache = new LayerCache({ maxAgeMs });
+    byAge.set(maxAgeMs, cache);
+  }
+  return cache;
+}
+
+function readFailure(error: LayerReadError): FlagEvaluationError {
+  const kind = error.kind === 'kv' ? 'kv' : 'snapshot';
+  const code = error.kind === 'json' || error.kind === 'schema' ? 'PARSE_ERROR' : 'GENERAL';
+  return new FlagEvaluationError(code, kind, `snapshot layer ${error.kvKey}: ${error.kind}: ${error.message}`);
+}
+
+export interface LocalTransportOptions {
+  kv: LayerSource;
+  cache?: LayerCache | undefined;
+  cacheMaxAgeMs: number;
+  now: () => number;
+}
+
+/** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
+export function localTransport(options: LocalTransportOptions): Transport {
+  const kv = options.kv;
+  const cache = options.cache ?? sharedCacheFor(kv, options.cacheMaxAgeMs);
+  // KV.get demands its own `this`; a bound view keeps the binding intact for the cache.
+  const source: LayerSource = { get: (key, type) => kv.get(key, type) };
+
+  const orgIdOf = (ctx: EvalContext) => (typeof ctx.orgId === 'string' && ctx.orgId !== '' ? ctx.orgId : undefined);
+
+  async function layersOf(ctx: EvalContext, call: Call): Promise<Layers> {
+    const failures: LayerReadError[] = [];
+    const layers = await cache.layersFor(source, orgIdOf(ctx), options.now(), (error) => failures.push(error));
+    if (layers === null) {
+      const first = failures[0];
+      if (first) throw readFailure(first);
+      throw new FlagEvaluationError('PROVIDER_NOT_READY', 'snapshot', 'no usable snapshot layer yet');
+    }
+    // The answer comes from the last good copy; the failed refresh is still worth hearing about.
+    for (const failure of failures) call.report(readFailure(failure));
+    return layers;
+  }
+
+  return {
+    name: 'local',
+    evaluateCached(key: string, ctx: EvalContext): EvalResult | undefined {
+      const now = options.now();
+      const layers = cache.freshLayersFor(orgIdOf(ctx), now);
+      return layers ? evaluate(layers, key, ctx, now) : undefined;
+    },
+    async evaluate(key: string, ctx: EvalContext, call: Call): Promise<EvalResult> {
+      return evaluate(await layersOf(ctx, call), key, ctx, options.now());
+    },
+    async evaluateAll(ctx: EvalContext, call: Call): Promise<Record<string, EvalResult>> {
+      return evaluateAll(await layersOf(ctx, call), ctx, options.now());
+    },
+  };
+}
