@@ -87,7 +87,14 @@ describe('npm start', () => {
   it('runs a cron pass on POST /__scheduled and records it', async () => {
     const res = await fetch(`http://127.0.0.1:${ports.cron}/__scheduled`, { method: 'POST' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ applied: expect.any(Number), reconciled: expect.any(Number), rolledUp: expect.any(Number), notified: expect.any(Number) });
+    expect(await res.json()).toMatchObject({ applied: expect.any(Number), reconciled: expect.any(Number), rolledUp: expect.any(Number), notified: expect.any(Number) });
+    // the run is recorded in Postgres and visible through the admin API
+    const token = /admin \(system_admin\)\s+(\S+)/.exec(stack.output())![1];
+    const status = await fetch(`http://127.0.0.1:${ports.admin}/api/status`, { headers: { authorization: `Bearer ${token}` } });
+    expect(status.status).toBe(200);
+    const { lastCronRun } = (await status.json()) as { lastCronRun: { startedAt: string } | null };
+    expect(lastCronRun).not.toBeNull();
+    expect(Date.now() - Date.parse(lastCronRun!.startedAt)).toBeLessThan(60_000);
   });
 
   it('refuses a taken port with a clear message and a non-zero exit', async () => {
