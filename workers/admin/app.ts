@@ -15,7 +15,9 @@ import { tokenRoutes } from './routes/tokens';
 import { scheduleRoutes } from './routes/schedules';
 import { rolloutRoutes } from './routes/rollouts';
 import { webhookRoutes } from './routes/webhooks';
+import { metricsRoutes } from './routes/metrics';
 import { openapiRoute } from './openapi';
+import { dashboardApp } from './dashboard';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -55,7 +57,7 @@ const requestContext: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
 };
 
-function handleError(err: Error, c: Context<AppEnv>): Response {
+export function handleError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof ApiError) return problem(c, err.status, err.init);
   if (err instanceof HTTPException) {
     return problem(c, err.status, err.status === 413 ? 'The request body exceeds 1 MiB.' : err.message || 'Request refused.');
@@ -113,11 +115,13 @@ export const adminRoutes: readonly RouteSpec[] = [
   ...scheduleRoutes,
   ...rolloutRoutes,
   ...webhookRoutes,
+  ...metricsRoutes,
   openapiRoute(() => adminRoutes),
 ];
 
 export function createAdminApp(): Hono<AppEnv> {
-  return mountRoutes(newApp(), adminRoutes);
+  // The dashboard (HTML at `/`) writes through the same route specs, see dashboard/dispatch.ts.
+  return mountRoutes(newApp(), adminRoutes).route('/', dashboardApp());
 }
 
 export const app = createAdminApp();

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './env';
 import { withTimeout } from './db';
 import { ApiError } from './problem';
@@ -37,25 +37,10 @@ interface TokenRow {
   org_id: string | null;
 }
 
-/**
- * The one token-auth middleware. The bootstrap `FLAGS_ADMIN_TOKEN` is a system admin (compared in
- * constant time); any other token is found by its SHA-256 in `cmis.api_tokens` through
- * `cmis.authenticate_token`, which also records its use at most once a minute.
- * Evaluate keys are refused here: they only open the evaluate API.
- */
-export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
-  c.header('WWW-Authenticate', 'Bearer realm="cmis-flags"');
-  const token = bearerToken(c.req.header('Authorization'));
-  const bootstrap = c.get('config').FLAGS_ADMIN_TOKEN;
-  if (bootstrap && (await sameSecret(token, bootstrap))) {
-    c.set('caller', { tokenId: null, role: 'system_admin', orgId: null, actor: 'token:bootstrap' });
-    c.header('WWW-Authenticate', undefined);
-    return next();
-  }
-  // Malformed tokens never cost a database round trip.
-  if (!TOKEN_SHAPE.test(token)) throw unauthorized('Invalid or revoked token.');
+const bootstrapCaller = (): Caller => ({ tokenId: null, role: 'system_admin', orgId: null, actor: 'token:bootstrap' });
 
-  const hashHex = toHex(await sha256(token));
+/** A stored token by its SHA-256 (hex), through `cmis.authenticate_token` (which records its use). */
+async function storedTokenCaller(c: Context<AppEnv>, hashHex: string): Promise<Caller> {
   const pool = await c.get('db').connect();
   const result = await withTimeout(
     pool.query<TokenRow>(
@@ -70,7 +55,37 @@ export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (row.role === 'evaluate') {
     throw new ApiError(403, { detail: 'Evaluate keys have no access to the admin API.' });
   }
-  c.set('caller', { tokenId: row.id, role: row.role, orgId: row.org_id, actor: `token:${row.name}` });
+  return { tokenId: row.id, role: row.role, orgId: row.org_id, actor: `token:${row.name}` };
+}
+
+/**
+ * A presented token → its caller. The bootstrap `FLAGS_ADMIN_TOKEN` is a system admin (compared in
+ * constant time); any other token is found by its SHA-256 in `cmis.api_tokens`.
+ * Evaluate keys are refused here: they only open the evaluate API.
+ */
+export async function callerForToken(c: Context<AppEnv>, token: string): Promise<Caller> {
+  const bootstrap = c.get('config').FLAGS_ADMIN_TOKEN;
+  if (bootstrap && (await sameSecret(token, bootstrap))) return bootstrapCaller();
+  // Malformed tokens never cost a database round trip.
+  if (!TOKEN_SHAPE.test(token)) throw unauthorized('Invalid or revoked token.');
+  return storedTokenCaller(c, toHex(await sha256(token)));
+}
+
+/**
+ * The same resolution from a token's SHA-256 (hex): dashboard sessions keep only this hash, so a
+ * revoked token ends its sessions on their next request.
+ */
+export async function callerForTokenHash(c: Context<AppEnv>, hashHex: string): Promise<Caller> {
+  const bootstrap = c.get('config').FLAGS_ADMIN_TOKEN;
+  if (bootstrap && (await sameSecret(hashHex, toHex(await sha256(bootstrap))))) return bootstrapCaller();
+  if (!/^[0-9a-f]{64}$/.test(hashHex)) throw unauthorized('Invalid or revoked token.');
+  return storedTokenCaller(c, hashHex);
+}
+
+/** The one token-auth middleware: `Authorization: Bearer <token>` → `caller`. */
+export const authenticate: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.header('WWW-Authenticate', 'Bearer realm="cmis-flags"');
+  c.set('caller', await callerForToken(c, bearerToken(c.req.header('Authorization'))));
   c.header('WWW-Authenticate', undefined);
   return next();
 };

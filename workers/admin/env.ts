@@ -12,6 +12,8 @@ export interface Env {
   /** Bootstrap system-admin token; every other token lives hashed in `cmis.api_tokens`. */
   FLAGS_ADMIN_TOKEN?: string;
   FLAGS_KV: KVNamespace;
+  /** Signs dashboard session cookies; without it a key is derived from FLAGS_ADMIN_TOKEN (local use). */
+  SESSION_SECRET?: string;
   EVENTS?: Queue;
   SNAPSHOT_MAX_AGE_MS?: string;
   /** Reported by `GET /api/health`; set by the deploy, else the package version. */
@@ -29,6 +31,7 @@ export const zEnv = z.object({
   DATABASE_WS_PROXY: z.string().min(1).optional(),
   FLAGS_ADMIN_TOKEN: z.string().min(16).optional(),
   FLAGS_KV: kvNamespace,
+  SESSION_SECRET: z.string().min(32).optional(),
   EVENTS: z.custom<Queue>((v) => typeof v === 'object' && v !== null).optional(),
   SNAPSHOT_MAX_AGE_MS: z.coerce.number().int().positive().default(1000),
   VERSION: z.string().optional(),

@@ -1,4 +1,4 @@
-import type { Context, Hono } from 'hono';
+import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from './env';
 import type { Role } from './auth';
@@ -69,10 +69,14 @@ async function readJsonBody(c: Context<AppEnv>): Promise<unknown> {
   }
 }
 
-export function mountRoutes(app: Hono<AppEnv>, routes: readonly RouteSpec[]): Hono<AppEnv> {
+/**
+ * Mounts each route behind `identify` (the token middleware; the dashboard passes its session's
+ * caller instead) and the route's role check.
+ */
+export function mountRoutes(app: Hono<AppEnv>, routes: readonly RouteSpec[], identify: MiddlewareHandler<AppEnv> = authenticate): Hono<AppEnv> {
   for (const spec of routes) {
     const handlers = [
-      ...(spec.access === 'public' ? [] : [authenticate, requireRole(...spec.access)]),
+      ...(spec.access === 'public' ? [] : [identify, requireRole(...spec.access)]),
       async (c: Context<AppEnv>) => {
         const params = spec.params ? parseWith('params', spec.params, c.req.param()) : {};
         const query = spec.query ? parseWith('query', spec.query, c.req.query()) : {};
