@@ -5,10 +5,12 @@ import {
   bigint,
   boolean,
   customType,
+  date,
   integer,
   jsonb,
   numeric,
   pgSchema,
+  primaryKey,
   text,
   timestamp,
   uuid,
@@ -178,6 +180,83 @@ export const schemaMigrations = cmis.table('schema_migrations', {
   appliedAt: timestamptz('applied_at').notNull().defaultNow(),
 });
 
+export type RolloutState = 'running' | 'paused' | 'done' | 'aborted';
+
+/**
+ * What a ramp replaced, for abort: `{rollout}` (system ramp: the flag's rollout before it, or null)
+ * or `{org}` (org ramp: the org row's value/percentage before it, or null when there was none).
+ */
+export type RampBaseline = { rollout: RolloutJson | null } | { org: { value: unknown; percentage: number | null } | null };
+
+/** A ramp; its steps are flag_schedules rows with kind 'ramp_step' and this id as rampId. See 0004. */
+export const rollouts = cmis.table('rollouts', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  featureKey: text('feature_key').notNull(),
+  orgId: text('org_id'),
+  value: jsonb('value').$type<unknown>().notNull(),
+  stickiness: text('stickiness').$type<Stickiness>().notNull().default('userId'),
+  state: text('state').$type<RolloutState>().notNull().default('running'),
+  previous: jsonb('previous').$type<RampBaseline>().notNull(),
+  pausedAt: timestamptz('paused_at'),
+  createdBy: text('created_by'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
+
+export type DeliveryState = 'pending' | 'delivered' | 'failed';
+
+/** One webhook delivery (one queue message), updated on each attempt. */
+export const webhookDeliveries = cmis.table('webhook_deliveries', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  webhookId: uuid('webhook_id').notNull(),
+  orgId: text('org_id'),
+  event: text('event').notNull(),
+  state: text('state').$type<DeliveryState>().notNull().default('pending'),
+  attempts: integer('attempts').notNull().default(0),
+  lastStatus: integer('last_status'),
+  lastError: text('last_error'),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  updatedAt: timestamptz('updated_at').notNull().defaultNow(),
+});
+
+/** Metrics batches already added to the hourly counts (0005): a redelivered batch adds nothing. */
+export const metricsBatches = cmis.table('metrics_batches', {
+  id: uuid('id').primaryKey(),
+  receivedAt: timestamptz('received_at').notNull().defaultNow(),
+  counts: integer('counts').notNull().default(0),
+});
+
+/** Hourly counts older than the retention, summed per UTC day ('YYYY-MM-DD'). orgId '' = no org. */
+export const flagMetricsDaily = cmis.table('flag_metrics_daily', {
+  featureKey: text('feature_key').notNull(),
+  orgId: text('org_id').notNull().default(''),
+  valueKey: text('value_key').notNull(),
+  reason: text('reason').notNull(),
+  day: date('day', { mode: 'string' }).notNull(),
+  count: bigint('count', { mode: 'number' }).notNull().default(0),
+});
+
+export type StaleKind = 'unused' | 'constant' | 'expired' | 'override';
+
+/** One finding of the last stale scan (workers/cron/stale.ts); deleted when it no longer holds. */
+export const staleMarks = cmis.table('stale_marks', {
+  featureKey: text('feature_key').notNull(),
+  kind: text('kind').$type<StaleKind>().notNull(),
+  /** '' for flag-level marks; '<orgId>/<userId>' for a user override. */
+  target: text('target').notNull().default(''),
+  orgId: text('org_id'),
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+  markedAt: timestamptz('marked_at').notNull().defaultNow(),
+  checkedAt: timestamptz('checked_at').notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.featureKey, t.kind, t.target] })]);
+
+/** ISO weeks (their Monday) whose stale digest was enqueued. */
+export const staleDigests = cmis.table('stale_digests', {
+  week: date('week', { mode: 'string' }).primaryKey(),
+  sentAt: timestamptz('sent_at').notNull().defaultNow(),
+  marks: integer('marks').notNull().default(0),
+});
+
 export const schema = {
   featureFlags,
   featureFlagOverrides,
@@ -189,4 +268,10 @@ export const schema = {
   webhooks,
   cronRuns,
   schemaMigrations,
+  rollouts,
+  webhookDeliveries,
+  metricsBatches,
+  flagMetricsDaily,
+  staleMarks,
+  staleDigests,
 };

@@ -155,6 +155,10 @@ const MATRIX: Record<string, { allowed: Allowed; hidden?: boolean; prepare: () =
       return { path: `/api/webhooks/${res.body.id}` };
     },
   },
+  // issue 9: metrics and stale marks (without orgId an org role reads its own org)
+  'GET /api/flags/:key/metrics': { allowed: ALL_ADMINS, prepare: async () => ({ path: `/api/flags/${await createFlag(h)}/metrics` }) },
+  'GET /api/flags/:key/metrics/summary': { allowed: ALL_ADMINS, prepare: async () => ({ path: `/api/flags/${await createFlag(h)}/metrics/summary` }) },
+  'GET /api/stale': { allowed: ALL_ADMINS, prepare: async () => ({ path: '/api/stale' }) },
 };
 
 const FUTURE = '2099-01-01T00:00:00Z';

@@ -1,9 +1,14 @@
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
+import { handleEventBatch } from './queue';
 
 export default {
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(runCronPass(env, controller.scheduledTime));
+  },
+
+  async queue(batch, env) {
+    await handleEventBatch(batch, env);
   },
 
   async fetch(request, env) {

@@ -1,44 +1,96 @@
-import { eq } from 'drizzle-orm';
-import { createPool, cronRuns, withRls } from '../../shared/db';
+import type { Pool } from '@neondatabase/serverless';
+import { eq, lt } from 'drizzle-orm';
+import { createPool, cronRuns, webhookDeliveries, withRls } from '../../shared/db';
+import type { EventQueue } from '../../shared/events';
+import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
+import { rollUpMetrics } from './metrics';
+import { reconcileLayers } from './reconcile';
+import { applyDueSchedules, CRON_ACTOR } from './schedules';
+import { scanStaleFlags, sendWeeklyDigest } from './stale';
 
 /** What one pass did, answered by `POST /__scheduled` and kept in `cmis.cron_runs.counts`. */
 export interface PassCounts {
   applied: number;
+  /** Due schedules/steps that failed (marked failed, audited, notified). */
+  failed: number;
   reconciled: number;
   rolledUp: number;
   notified: number;
 }
 
-const CRON_CONTEXT = { orgId: null, role: 'system', actor: 'cron' } as const;
+const CRON_CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR } as const;
+
+/** Delivery rows are kept this long for the status page. */
+const DELIVERY_RETENTION_MS = 7 * 24 * 3_600_000;
+
+export interface PassDeps {
+  pool: Pool;
+  kv: LayerStore;
+  queue?: EventQueue;
+}
 
 /**
- * One cron pass. The steps run one after another, each in its own transaction, so a failure in
- * one is recorded without undoing what the others did; the run row records start, duration and
- * counts for `/api/status`.
+ * One cron pass at `nowMs` (what is due is decided by it; bookkeeping uses the real clock). The
+ * steps run one after another, each in its own transactions, so a failure in one is recorded
+ * without undoing or skipping the others; the run row records start, duration and counts for
+ * `/api/status`.
  */
+export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts> {
+  const started = Date.now();
+  const counts: PassCounts = { applied: 0, failed: 0, reconciled: 0, rolledUp: 0, notified: 0 };
+  const runId = await withRls(deps.pool, CRON_CONTEXT, async (tx) => {
+    const [row] = await tx.insert(cronRuns).values({ startedAt: new Date(started) }).returning({ id: cronRuns.id });
+    return row!.id;
+  });
+  const errors: string[] = [];
+  const step = async (name: string, work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (err) {
+      errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+
+  await step('schedules', async () => {
+    const due = await applyDueSchedules(deps.pool, nowMs, { kv: deps.kv, queue: deps.queue });
+    counts.applied = due.applied;
+    counts.failed = due.failed;
+    counts.notified += due.notified;
+  });
+  // also publishes what the schedules touched if their own publish failed
+  await step('reconcile', async () => {
+    counts.reconciled = (await reconcileLayers(deps.pool, deps.kv, nowMs)).reconciled;
+  });
+  await step('metrics', async () => {
+    counts.rolledUp = await rollUpMetrics(deps.pool, nowMs);
+  });
+  await step('stale', async () => {
+    const scan = await scanStaleFlags(deps.pool, nowMs);
+    counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, nowMs);
+  });
+  await step('prune', async () => {
+    await withRls(deps.pool, CRON_CONTEXT, (tx) =>
+      tx.delete(webhookDeliveries).where(lt(webhookDeliveries.updatedAt, new Date(started - DELIVERY_RETENTION_MS))),
+    );
+  });
+
+  const error = errors.length ? errors.join('; ').slice(0, 2000) : null;
+  await withRls(deps.pool, CRON_CONTEXT, (tx) =>
+    tx
+      .update(cronRuns)
+      .set({ finishedAt: new Date(), durationMs: Date.now() - started, counts: { ...counts }, error })
+      .where(eq(cronRuns.id, runId)),
+  );
+  if (error) throw new Error(error);
+  return counts;
+}
+
+/** The pass with the Worker's bindings: a pool for this invocation, ended afterwards. */
 export async function runCronPass(env: CronEnv, nowMs: number): Promise<PassCounts> {
   const pool = createPool({ databaseUrl: env.DATABASE_URL, wsProxy: env.DATABASE_WS_PROXY, max: 1 });
-  const counts: PassCounts = { applied: 0, reconciled: 0, rolledUp: 0, notified: 0 };
   try {
-    const runId = await withRls(pool, CRON_CONTEXT, async (tx) => {
-      const [row] = await tx.insert(cronRuns).values({ startedAt: new Date(nowMs) }).returning({ id: cronRuns.id });
-      return row!.id;
-    });
-    let error: string | null = null;
-    try {
-      // schedules, ramps, reconcile, metrics and notifications plug in here (their own issues)
-    } catch (err) {
-      error = err instanceof Error ? err.message : String(err);
-    }
-    await withRls(pool, CRON_CONTEXT, (tx) =>
-      tx
-        .update(cronRuns)
-        .set({ finishedAt: new Date(), durationMs: Date.now() - nowMs, counts: { ...counts }, error })
-        .where(eq(cronRuns.id, runId)),
-    );
-    if (error) throw new Error(error);
-    return counts;
+    return await runPass({ pool, kv: env.FLAGS_KV, queue: env.EVENTS }, nowMs);
   } finally {
     await pool.end();
   }

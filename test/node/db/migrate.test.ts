@@ -44,7 +44,8 @@ describe('migrate', () => {
     expect(result).toEqual({ applied: shipped, skipped: [] });
     expect(await tables()).toEqual([
       'api_tokens', 'cron_runs', 'feature_flag_overrides', 'feature_flag_values', 'feature_flags',
-      'flag_metrics_hourly', 'flag_schedules', 'schema_migrations', 'snapshot_versions', 'webhooks',
+      'flag_metrics_hourly', 'flag_schedules', 'rollouts', 'schema_migrations', 'snapshot_versions',
+      'webhook_deliveries', 'webhooks',
     ]);
     expect((await ledger()).map((row) => row.name)).toEqual(shipped);
   });

@@ -1,0 +1,92 @@
+// The EVENTS queue's messages. One queue carries several kinds (notifications now, metrics batches
+// later), so every message has a `type` and the consumer (workers/cron/queue.ts) dispatches on it.
+// Producers: the admin Worker (after a committed write), the cron pass (schedules, ramps) and the
+// consumer itself (one delivery message per webhook, so each is retried on its own).
+
+export const NOTIFICATION_EVENTS = [
+  'flag.changed',
+  'schedule.changed',
+  'schedule.applied',
+  'schedule.failed',
+  'rollout.changed',
+  'rollout.step',
+  'rollout.done',
+  'rollout.failed',
+  'stale.digest',
+] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+
+/** What happened, in the shape webhooks receive (generic) or render (Slack). */
+export interface FlagEvent {
+  event: NotificationEvent;
+  flag: string | null;
+  orgId: string | null;
+  actor: string;
+  /** ISO instant. */
+  at: string;
+  /** One human-readable line (the Slack text). */
+  summary: string;
+  details?: Record<string, unknown>;
+}
+
+export interface NotificationMessage {
+  type: 'notification';
+  event: FlagEvent;
+}
+
+export interface WebhookDeliveryMessage {
+  type: 'webhook.delivery';
+  deliveryId: string;
+  webhookId: string;
+  event: FlagEvent;
+}
+
+/**
+ * One evaluation count of a metrics batch: flag key, org ('' = no org in the context), value as JSON
+ * text (cut at METRICS_VALUE_MAX chars), reason, hour (epoch ms of the start of the UTC hour), count.
+ */
+export type MetricsCount = [flag: string, orgId: string, value: string, reason: string, hour: number, count: number];
+
+/** Evaluation counts from an evaluate isolate (shared/metrics); `batchId` makes a redelivery add nothing. */
+export interface MetricsMessage {
+  type: 'metrics';
+  batchId: string;
+  counts: MetricsCount[];
+}
+
+export type EventMessage = NotificationMessage | WebhookDeliveryMessage | MetricsMessage;
+
+/** The part of a Queue binding producers use. */
+export interface EventQueue {
+  sendBatch(messages: Iterable<{ body: unknown; delaySeconds?: number }>): Promise<unknown>;
+}
+
+const MAX_BATCH = 100;
+
+/**
+ * Puts messages on the queue, 100 per call. Never throws: without a binding (tests, a Worker
+ * deployed without the queue) or when the queue refuses, the notifications are dropped and logged;
+ * a committed write never fails because of them. Answers how many were accepted.
+ */
+export async function enqueueMessages(queue: EventQueue | undefined, messages: readonly EventMessage[]): Promise<number> {
+  if (!queue || messages.length === 0) return 0;
+  let sent = 0;
+  for (let i = 0; i < messages.length; i += MAX_BATCH) {
+    const chunk = messages.slice(i, i + MAX_BATCH);
+    try {
+      await queue.sendBatch(chunk.map((body) => ({ body })));
+      sent += chunk.length;
+    } catch (error) {
+      console.warn(JSON.stringify({ at: 'events', dropped: chunk.length, error: String(error) }));
+    }
+  }
+  return sent;
+}
+
+/** Notifications for the given events (the consumer fans each out to the matching webhooks). */
+export function enqueueEvents(queue: EventQueue | undefined, events: readonly FlagEvent[]): Promise<number> {
+  return enqueueMessages(
+    queue,
+    events.map((event): NotificationMessage => ({ type: 'notification', event })),
+  );
+}

@@ -1,0 +1,204 @@
+// Ramps: steps applied by the cron pass at their times; sticky buckets checked with the engine over
+// the published KV layers; pause/resume; abort puts back the pre-ramp rollout.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluate } from '../../shared/engine';
+import { parseInterval } from '../../workers/admin/routes/rollouts';
+import { applyDueSchedules } from '../../workers/cron/schedules';
+import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
+import { HOUR, startCronHarness, type CronHarness } from './helpers';
+
+let h: CronHarness;
+let t: RoleTokens;
+let base = Date.now() + 24 * HOUR;
+const window = () => (base += 100 * HOUR);
+const iso = (ms: number) => new Date(ms).toISOString();
+const USERS = Array.from({ length: 2000 }, (_, i) => `user-${i}`);
+
+beforeAll(async () => {
+  h = await startCronHarness();
+  t = await mintRoleTokens(h);
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function pass(nowMs: number) {
+  const pool = h.newPool();
+  try {
+    return await applyDueSchedules(pool, nowMs, { kv: h.kv });
+  } finally {
+    await pool.end();
+  }
+}
+
+async function usersIn(key: string, orgId: string | undefined, nowMs: number): Promise<Set<string>> {
+  const layers = await h.layers(orgId);
+  return new Set(USERS.filter((userId) => evaluate(layers, key, { userId, ...(orgId ? { orgId } : {}) }, nowMs).value === true));
+}
+
+const ramp = async (id: string) => (await call(h, 'GET', `/api/rollouts/${id}`)).body;
+
+describe('ramps', () => {
+  it('10 → 50 → 100 moves at the step times; users in at 10% stay in at 50%', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, {
+      body: { steps: [{ percentage: 10, at: iso(start) }, { percentage: 50, at: iso(start + HOUR) }, { percentage: 100, at: iso(start + 2 * HOUR) }] },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ flag: key, orgId: null, state: 'running', steps: [{ percentage: 10, state: 'pending' }, { percentage: 50 }, { percentage: 100 }] });
+    const id = created.body.id as string;
+
+    await pass(start - 1);
+    expect((await ramp(id)).steps.map((s: { state: string }) => s.state)).toEqual(['pending', 'pending', 'pending']);
+
+    await pass(start);
+    const at10 = await usersIn(key, undefined, start);
+    expect(at10.size).toBeGreaterThan(120);
+    expect(at10.size).toBeLessThan(280);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toEqual({ percentage: 10, value: true, stickiness: 'userId' });
+
+    await pass(start + HOUR - 1);
+    expect((await ramp(id)).steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'pending', 'pending']);
+
+    await pass(start + HOUR);
+    const at50 = await usersIn(key, undefined, start + HOUR);
+    expect(at50.size).toBeGreaterThan(850);
+    expect(at50.size).toBeLessThan(1150);
+    for (const user of at10) expect(at50.has(user), user).toBe(true);
+
+    await pass(start + 2 * HOUR);
+    expect((await usersIn(key, undefined, start + 2 * HOUR)).size).toBe(USERS.length);
+    const done = await ramp(id);
+    expect(done.state).toBe('done');
+    expect(done.steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'applied', 'applied']);
+    // each step audited once by cron, plus the ramp's bookkeeping rows
+    const audit = await h.sql(`SELECT level, actor FROM cmis.feature_flag_values WHERE feature_key = $1 AND actor = 'cron' ORDER BY id`, [key]);
+    expect(audit.map((a) => a.level)).toEqual(['system', 'system', 'system', 'rollout']);
+  });
+
+  it('the shorthand {start, every, percentages}; an org ramp buckets that org\'s users', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, {
+      token: t.orgAdmin,
+      body: { orgId: t.orgId, start: iso(start), every: 'PT30M', percentages: [20, 60] },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.steps.map((s: { at: string }) => s.at)).toEqual([iso(start), iso(start + HOUR / 2)]);
+    await pass(start);
+    const at20 = await usersIn(key, t.orgId, start);
+    await pass(start + HOUR / 2);
+    const at60 = await usersIn(key, t.orgId, start + HOUR / 2);
+    expect(at60.size).toBeGreaterThan(at20.size);
+    for (const user of at20) expect(at60.has(user)).toBe(true);
+    // another org is untouched
+    expect((await usersIn(key, t.otherOrgId, start)).size).toBe(0);
+    const audit = await h.sql(`SELECT level, org_id FROM cmis.feature_flag_values WHERE feature_key = $1 AND actor = 'cron' ORDER BY id`, [key]);
+    expect(audit).toEqual([
+      { level: 'org', org_id: t.orgId },
+      { level: 'org', org_id: t.orgId },
+      { level: 'rollout', org_id: t.orgId },
+    ]);
+  });
+
+  it('abort restores the pre-ramp rollout, cancels what is left, and is audited', async () => {
+    const key = await createFlag(h);
+    const before = { percentage: 5, value: true, stickiness: 'userId' };
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: before } })).status).toBe(200);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50, 100] } });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    await pass(start + HOUR);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout.percentage).toBe(50);
+
+    const aborted = await call(h, 'POST', `/api/rollouts/${id}/abort`, { headers: { 'X-Change-Reason': 'errors up' } });
+    expect(aborted.status, JSON.stringify(aborted.body)).toBe(200);
+    expect(aborted.body).toMatchObject({ state: 'aborted', publish: 'done' });
+    expect(aborted.body.steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'applied', 'cancelled']);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toEqual(before);
+    expect((await h.layers()).global.flags[key]?.rollout?.percentage).toBe(5);
+    await pass(start + 10 * HOUR);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toEqual(before);
+    expect((await call(h, 'POST', `/api/rollouts/${id}/abort`)).status).toBe(409);
+
+    const rows = await h.sql(`SELECT level, actor, reason, new_value FROM cmis.feature_flag_values WHERE feature_key = $1 AND reason = 'errors up' ORDER BY id`, [key]);
+    expect(rows).toEqual([
+      expect.objectContaining({ level: 'system', actor: 'token:bootstrap', new_value: { rollout: before } }),
+      expect.objectContaining({ level: 'rollout', new_value: expect.objectContaining({ state: 'aborted' }) }),
+    ]);
+  });
+
+  it('aborting an org ramp where the org had no value removes the org value again', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { token: t.orgAdmin, body: { orgId: t.orgId, start: iso(start), every: 60_000, percentages: [30, 100] } });
+    await pass(start);
+    expect((await usersIn(key, t.orgId, start)).size).toBeGreaterThan(0);
+    expect((await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { token: t.otherOrgAdmin })).status).toBe(404);
+    expect((await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { token: t.orgAdmin })).status).toBe(200);
+    expect((await h.sql(`SELECT 1 FROM cmis.feature_flags WHERE feature_key = $1 AND org_id = $2`, [key, t.orgId])).length).toBe(0);
+    expect((await usersIn(key, t.orgId, start)).size).toBe(0);
+  });
+
+  it('a paused ramp waits; resume moves the pending steps later by the pause', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50] } });
+    const id = created.body.id as string;
+    expect((await call(h, 'POST', `/api/rollouts/${id}/pause`)).body.state).toBe('paused');
+    expect((await call(h, 'POST', `/api/rollouts/${id}/pause`)).status).toBe(409);
+    await pass(start + 5 * HOUR);
+    expect((await ramp(id)).steps.every((s: { state: string }) => s.state === 'pending')).toBe(true);
+    const resumed = await call(h, 'POST', `/api/rollouts/${id}/resume`);
+    expect(resumed.body.state).toBe('running');
+    expect(Date.parse(resumed.body.steps[0].at)).toBeGreaterThanOrEqual(start);
+    await pass(Date.parse(resumed.body.steps[0].at));
+    expect((await ramp(id)).steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'pending']);
+  });
+
+  it('a failing step marks itself failed and pauses its ramp', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50] } });
+    await call(h, 'DELETE', `/api/flags/${key}`);
+    const outcome = await pass(start + 3 * HOUR);
+    // the second step was due too, but its ramp was paused by the first one's failure
+    expect(outcome.results.filter((r) => r.rampId === created.body.id).map((r) => r.state)).toEqual(['failed', 'skipped']);
+    const after = await ramp(created.body.id);
+    expect(after.state).toBe('paused');
+    expect(after.steps[0]).toMatchObject({ state: 'failed', error: expect.stringContaining('archived') });
+    expect(after.steps[1].state).toBe('pending');
+  });
+
+  it('validates ramps: one form, rising percentages, ordered steps, one live ramp per flag and level', async () => {
+    const key = await createFlag(h);
+    const at = iso(window());
+    const post = (body: unknown, token?: string) => call(h, 'POST', `/api/flags/${key}/rollouts`, { body, token });
+    expect((await post({ every: '1h', percentages: [50, 10] })).status).toBe(422);
+    expect((await post({ every: 'soon', percentages: [10] })).status).toBe(422);
+    expect((await post({ steps: [{ percentage: 10, at }], every: '1h', percentages: [10] })).status).toBe(422);
+    expect((await post({ steps: [{ percentage: 10, at }, { percentage: 20, at }] })).status).toBe(422);
+    expect((await post({ orgId: t.orgId, stickiness: 'orgId', every: '1h', percentages: [10] })).status).toBe(422);
+    expect((await post({ value: 'x', every: '1h', percentages: [10] })).status).toBe(422);
+    expect((await post({ every: '1h', percentages: [10] }, t.orgAdmin)).status).toBe(403);
+    expect((await post({ start: at, every: '1h', percentages: [10] })).status).toBe(201);
+    expect((await post({ start: at, every: '1h', percentages: [10] })).status).toBe(409);
+    expect((await post({ orgId: t.orgId, start: at, every: '1h', percentages: [10] })).status).toBe(201);
+    const list = await call(h, 'GET', `/api/flags/${key}/rollouts`, { token: t.viewer });
+    expect(list.body.items).toHaveLength(2);
+    const otherView = await call(h, 'GET', `/api/flags/${key}/rollouts`, { token: t.otherOrgAdmin });
+    expect(otherView.body.items.map((r: { orgId: string | null }) => r.orgId)).toEqual([null]);
+  });
+
+  it('parses intervals', () => {
+    expect(parseInterval('1h')).toBe(HOUR);
+    expect(parseInterval('30m')).toBe(HOUR / 2);
+    expect(parseInterval('PT1H30M')).toBe(1.5 * HOUR);
+    expect(parseInterval('P1D')).toBe(24 * HOUR);
+    expect(parseInterval(60_000)).toBe(60_000);
+    expect(parseInterval('60000')).toBe(60_000);
+    for (const bad of ['P', 'PT', '1y', '', 'abc', 0, -5]) expect(parseInterval(bad as string)).toBeNull();
+  });
+});

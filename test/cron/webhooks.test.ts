@@ -1,0 +1,190 @@
+// Webhooks: admin writes and cron passes enqueue notifications; the queue consumer fans them out
+// and delivers signed JSON / Slack messages to a local receiver, retrying failures with backoff.
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { EventMessage, EventQueue } from '../../shared/events';
+import type { Env } from '../../workers/admin/env';
+import { handleEventMessages, MAX_DELIVERY_ATTEMPTS, type QueueMessage } from '../../workers/cron/queue';
+import { applyDueSchedules } from '../../workers/cron/schedules';
+import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
+import { HOUR, startCronHarness, type CronHarness } from './helpers';
+
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let h: CronHarness;
+let t: RoleTokens;
+let server: Server;
+let receiverUrl: string;
+const received: Received[] = [];
+
+/** A Queue binding that keeps what it is sent. */
+function memoryQueue(): EventQueue & { sent: EventMessage[] } {
+  const sent: EventMessage[] = [];
+  return { sent, sendBatch: async (messages) => void sent.push(...[...messages].map((m) => m.body as EventMessage)) };
+}
+
+function messageOf(body: unknown, attempts = 1) {
+  return {
+    id: crypto.randomUUID(),
+    body,
+    attempts,
+    ack: vi.fn<() => void>(),
+    retry: vi.fn<(options?: { delaySeconds?: number }) => void>(),
+  } satisfies QueueMessage;
+}
+
+async function consume(messages: QueueMessage[], queue?: EventQueue) {
+  const pool = h.newPool();
+  try {
+    return await handleEventMessages(messages, { pool, queue });
+  } finally {
+    await pool.end();
+  }
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', headers: req.headers, body });
+      res.writeHead(req.url === '/fail' ? 500 : 200).end(req.url === '/fail' ? 'boom' : 'ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  h = await startCronHarness();
+  t = await mintRoleTokens(h);
+});
+afterAll(async () => {
+  await h.close();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('webhook routes', () => {
+  it('create shows a generic secret once, list never; org admins manage their org\'s; audited at level webhook', async () => {
+    const created = await call(h, 'POST', '/api/webhooks', { token: t.orgAdmin, body: { url: `${receiverUrl}/org`, kind: 'generic' } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ kind: 'generic', orgId: t.orgId, events: [], secret: expect.stringMatching(/^whsec_[0-9a-f]{64}$/) });
+    const listed = await call(h, 'GET', '/api/webhooks', { token: t.orgAdmin });
+    expect(listed.body.items.map((w: { id: string }) => w.id)).toEqual([created.body.id]);
+    expect(JSON.stringify(listed.body)).not.toContain(created.body.secret);
+    expect((await call(h, 'GET', '/api/webhooks', { token: t.otherOrgAdmin })).body.items).toEqual([]);
+    expect((await call(h, 'POST', '/api/webhooks', { token: t.orgAdmin, body: { url: `${receiverUrl}/x`, kind: 'slack', orgId: t.otherOrgId } })).status).toBe(403);
+    expect((await call(h, 'POST', '/api/webhooks', { body: { url: 'ftp://example.com', kind: 'slack' } })).status).toBe(422);
+    expect((await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/x`, kind: 'generic', events: ['nope'] } })).status).toBe(422);
+    expect((await call(h, 'DELETE', `/api/webhooks/${created.body.id}`, { token: t.otherOrgAdmin })).status).toBe(404);
+    expect((await call(h, 'DELETE', `/api/webhooks/${created.body.id}`, { token: t.orgAdmin })).status).toBe(204);
+    const audit = await h.sql(`SELECT level, org_id, actor, old_value, new_value FROM cmis.feature_flag_values WHERE target = $1 ORDER BY id`, [created.body.id]);
+    expect(audit).toHaveLength(2);
+    expect(audit.every((a) => a.level === 'webhook' && a.org_id === t.orgId)).toBe(true);
+    expect(audit[0]!.new_value).toMatchObject({ url: `${receiverUrl}/org`, kind: 'generic' });
+    expect(audit[1]!.new_value).toBeNull();
+    expect(JSON.stringify(audit)).not.toContain('whsec_');
+  });
+});
+
+describe('delivery', () => {
+  it('an admin write → notification → signed generic JSON and a Slack message; a failing receiver is retried and shows in status', async () => {
+    const generic = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/generic`, kind: 'generic', orgId: t.orgId } })).body;
+    const slack = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/slack`, kind: 'slack', events: ['flag.changed'] } })).body;
+    const failing = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/fail`, kind: 'generic', orgId: t.orgId } })).body;
+    // another org's webhook hears nothing of this org
+    await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/other`, kind: 'generic', orgId: t.otherOrgId } });
+
+    const events = memoryQueue();
+    const env: Env = { ...h.env, EVENTS: events as unknown as Queue };
+    const key = await createFlag(h);
+    const write = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { env, token: t.orgAdmin, body: { value: true }, headers: { 'X-Change-Reason': 'pilot' } });
+    expect(write.status).toBe(200);
+    expect(events.sent).toEqual([
+      { type: 'notification', event: expect.objectContaining({ event: 'flag.changed', flag: key, orgId: t.orgId, actor: expect.stringMatching(/^token:/) }) },
+    ]);
+
+    // fan-out: one delivery message per matching webhook
+    const deliveries = memoryQueue();
+    const fan = messageOf(events.sent[0]);
+    await consume([fan], deliveries);
+    expect(fan.ack).toHaveBeenCalled();
+    expect(deliveries.sent.map((m) => (m as { webhookId: string }).webhookId).sort()).toEqual([generic.id, slack.id, failing.id].sort());
+
+    received.length = 0;
+    const attempts = deliveries.sent.map((body) => messageOf(body));
+    await consume(attempts);
+    const byPath = Object.fromEntries(received.map((r) => [r.path, r]));
+    expect(Object.keys(byPath).sort()).toEqual(['/fail', '/generic', '/slack']);
+
+    const signed = byPath['/generic']!;
+    const expected = `sha256=${createHmac('sha256', generic.secret).update(signed.body).digest('hex')}`;
+    expect(signed.headers['x-cmis-signature']).toBe(expected);
+    expect(signed.headers['x-cmis-event']).toBe('flag.changed');
+    expect(JSON.parse(signed.body)).toMatchObject({ event: 'flag.changed', flag: key, orgId: t.orgId, details: { level: 'org', reason: 'pilot', newValue: { value: true } } });
+
+    const message = JSON.parse(byPath['/slack']!.body);
+    expect(message).toEqual({ text: expect.stringContaining(key), blocks: expect.any(Array) });
+    expect(message.blocks[0]).toMatchObject({ type: 'section', text: { type: 'mrkdwn' } });
+    expect(byPath['/slack']!.headers['x-cmis-signature']).toBeUndefined();
+
+    const failedAttempt = attempts.find((m) => (m.body as { webhookId: string }).webhookId === failing.id)!;
+    expect(failedAttempt.retry).toHaveBeenCalledWith({ delaySeconds: 10 });
+    expect(failedAttempt.ack).not.toHaveBeenCalled();
+    for (const ok of attempts.filter((m) => m !== failedAttempt)) expect(ok.ack).toHaveBeenCalled();
+
+    const status = (await call(h, 'GET', '/api/status')).body;
+    expect(status.webhooks.failing).toBeGreaterThanOrEqual(1);
+    expect(status.webhooks.lastFailure).toMatchObject({ webhookId: failing.id, lastStatus: 500, lastError: expect.stringContaining('HTTP 500'), attempts: 1, state: 'pending' });
+    const listed = (await call(h, 'GET', '/api/webhooks')).body.items.find((w: { id: string }) => w.id === failing.id);
+    expect(listed.lastDelivery).toMatchObject({ state: 'pending', lastStatus: 500 });
+
+    // backoff grows; the last attempt gives up (acknowledged, marked failed)
+    const third = messageOf(failedAttempt.body, 3);
+    await consume([third]);
+    expect(third.retry).toHaveBeenCalledWith({ delaySeconds: 40 });
+    const last = messageOf(failedAttempt.body, MAX_DELIVERY_ATTEMPTS);
+    await consume([last]);
+    expect(last.ack).toHaveBeenCalled();
+    expect(last.retry).not.toHaveBeenCalled();
+    expect((await call(h, 'GET', '/api/status')).body.webhooks.lastFailure).toMatchObject({ webhookId: failing.id, state: 'failed', attempts: MAX_DELIVERY_ATTEMPTS });
+    // an org admin removes its webhook with its delivery history
+    expect((await call(h, 'DELETE', `/api/webhooks/${failing.id}`, { token: t.orgAdmin })).status).toBe(204);
+    expect(await h.sql(`SELECT 1 FROM cmis.webhook_deliveries WHERE webhook_id = $1`, [failing.id])).toEqual([]);
+  });
+
+  it('the cron pass notifies applied and failed schedules; unknown message types are acknowledged', async () => {
+    const key = await createFlag(h);
+    const archived = await createFlag(h);
+    const at = Date.now() + 1000 * HOUR;
+    await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { value: true } } });
+    await call(h, 'POST', `/api/flags/${archived}/schedules`, { body: { at: new Date(at).toISOString(), change: { value: true } } });
+    await call(h, 'DELETE', `/api/flags/${archived}`);
+    const queue = memoryQueue();
+    const pool = h.newPool();
+    try {
+      const outcome = await applyDueSchedules(pool, at, { queue });
+      expect(outcome.notified).toBe(queue.sent.length);
+    } finally {
+      await pool.end();
+    }
+    const kinds = queue.sent.map((m) => m.type === 'notification' && [m.event.event, m.event.flag]);
+    expect(kinds).toEqual(expect.arrayContaining([['schedule.applied', key], ['schedule.failed', archived]]));
+
+    const unknown = messageOf({ type: 'some.future.kind' });
+    await consume([unknown]);
+    expect(unknown.ack).toHaveBeenCalled();
+  });
+
+  it('without a queue binding, writes still succeed', async () => {
+    const key = await createFlag(h);
+    const res = await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: undefined } });
+    expect(res.status).toBe(200);
+    const broken = { sendBatch: async () => Promise.reject(new Error('queue down')) };
+    const again = await call(h, 'POST', `/api/flags/${key}/disable`, { env: { ...h.env, EVENTS: broken as unknown as Queue } });
+    expect(again.status).toBe(200);
+  });
+});

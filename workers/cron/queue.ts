@@ -1,0 +1,132 @@
+import type { Pool } from '@neondatabase/serverless';
+import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { createPool, webhookDeliveries, webhooks, withRls } from '../../shared/db';
+import { enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type WebhookDeliveryMessage } from '../../shared/events';
+import type { CronEnv } from './env';
+import { recordMetricsBatch } from './metrics';
+import { CRON_ACTOR } from './schedules';
+import { deliverWebhook, retryDelaySeconds, type WebhookTarget } from './webhooks';
+
+/** Attempts per delivery; after the last one it is marked failed and acknowledged. */
+export const MAX_DELIVERY_ATTEMPTS = 5;
+
+const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR } as const;
+
+/** The part of a queue message the handlers use (a real `Message`, or a test double). */
+export interface QueueMessage {
+  readonly id: string;
+  readonly body: unknown;
+  readonly attempts: number;
+  ack(): void;
+  retry(options?: { delaySeconds?: number }): void;
+}
+
+export interface QueueDeps {
+  pool: Pool;
+  queue?: EventQueue;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Notification → one delivery row and one delivery message per matching webhook (global webhooks
+ * get every event, an org's only that org's; an empty `events` list means all). Sending inside the
+ * transaction: if the queue refuses, no row is left behind and the notification is retried.
+ * Without a queue binding the deliveries are attempted inline, once.
+ */
+async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
+  const deliveries = await withRls(deps.pool, CONTEXT, async (tx) => {
+    const targets = await tx
+      .select()
+      .from(webhooks)
+      .where(
+        and(
+          event.orgId === null ? isNull(webhooks.orgId) : or(isNull(webhooks.orgId), eq(webhooks.orgId, event.orgId)),
+          sql`(cardinality(${webhooks.events}) = 0 OR ${event.event} = ANY(${webhooks.events}))`,
+        ),
+      );
+    if (targets.length === 0) return [];
+    const rows = await tx
+      .insert(webhookDeliveries)
+      .values(targets.map((t) => ({ webhookId: t.id, orgId: t.orgId, event: event.event })))
+      .returning({ id: webhookDeliveries.id, webhookId: webhookDeliveries.webhookId });
+    const messages = rows.map((r): WebhookDeliveryMessage => ({ type: 'webhook.delivery', deliveryId: r.id, webhookId: r.webhookId, event }));
+    if (deps.queue) {
+      const sent = await enqueueMessages(deps.queue, messages);
+      if (sent !== messages.length) throw new Error('the queue refused the delivery messages');
+    }
+    return messages;
+  });
+  if (!deps.queue) for (const message of deliveries) await deliver(deps, message, 1);
+  return deliveries.length;
+}
+
+/** One attempt; records it on the delivery row. Answers whether to retry. */
+async function deliver(deps: QueueDeps, message: WebhookDeliveryMessage, attempt: number): Promise<'done' | 'retry'> {
+  const [target] = await withRls(deps.pool, CONTEXT, (tx) =>
+    tx.select({ id: webhooks.id, url: webhooks.url, kind: webhooks.kind, secret: webhooks.secret }).from(webhooks).where(eq(webhooks.id, message.webhookId)),
+  );
+  if (!target) return 'done'; // deleted since: nothing to deliver to
+  const result = await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
+  const last = attempt >= MAX_DELIVERY_ATTEMPTS;
+  const state = result.ok ? 'delivered' : last ? 'failed' : 'pending';
+  await withRls(deps.pool, CONTEXT, (tx) =>
+    tx
+      .update(webhookDeliveries)
+      .set({ state, attempts: attempt, lastStatus: result.status, lastError: result.error, updatedAt: new Date() })
+      .where(eq(webhookDeliveries.id, message.deliveryId)),
+  );
+  if (!result.ok) console.warn(JSON.stringify({ at: 'webhook', webhook: target.id, delivery: message.deliveryId, attempt, error: result.error }));
+  return result.ok || last ? 'done' : 'retry';
+}
+
+/**
+ * The EVENTS consumer. Dispatches on `type`; a message of a type this Worker does not know yet is
+ * acknowledged and logged (so it cannot loop), which is where the metrics batches plug in.
+ */
+export async function handleEventMessages(messages: readonly QueueMessage[], deps: QueueDeps): Promise<{ settled: number; retried: number }> {
+  let settled = 0;
+  let retried = 0;
+  for (const message of messages) {
+    const body = message.body as Partial<EventMessage> | null;
+    try {
+      switch (body?.type) {
+        case 'notification':
+          await fanOut(deps, body.event!);
+          message.ack();
+          break;
+        case 'webhook.delivery':
+          if ((await deliver(deps, body as WebhookDeliveryMessage, message.attempts)) === 'retry') {
+            message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+            retried += 1;
+          } else {
+            message.ack();
+            settled += 1;
+          }
+          break;
+        case 'metrics':
+          await recordMetricsBatch(deps.pool, body as MetricsMessage);
+          message.ack();
+          break;
+        default:
+          console.warn(JSON.stringify({ at: 'queue', unknownType: String(body?.type), id: message.id }));
+          message.ack();
+      }
+    } catch (error) {
+      // e.g. the database is down: try again later
+      console.warn(JSON.stringify({ at: 'queue', id: message.id, error: String(error) }));
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+      retried += 1;
+    }
+  }
+  return { settled, retried };
+}
+
+/** `queue()` of the cron Worker: one pool per batch. */
+export async function handleEventBatch(batch: MessageBatch<unknown>, env: CronEnv): Promise<void> {
+  const pool = createPool({ databaseUrl: env.DATABASE_URL, wsProxy: env.DATABASE_WS_PROXY, max: 1 });
+  try {
+    await handleEventMessages(batch.messages, { pool, queue: env.EVENTS });
+  } finally {
+    await pool.end();
+  }
+}

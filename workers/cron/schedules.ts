@@ -1,0 +1,179 @@
+import type { Pool } from '@neondatabase/serverless';
+import { and, asc, eq, isNull, lte, or } from 'drizzle-orm';
+import { flagSchedules, rollouts, withRls, type RlsContext } from '../../shared/db';
+import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
+import type { LayerName } from '../../shared/snapshot';
+import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
+// One write path: the admin Worker's flag store applies what cron applies (see schedule-store.ts).
+import { applyScheduledChange, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../admin/schedule-store';
+
+export const CRON_ACTOR = 'cron';
+
+/** A pass applies at most this many due schedules; the rest wait for the next minute. */
+const BATCH = 200;
+
+export interface ScheduleResult {
+  id: string;
+  rampId: string | null;
+  state: 'applied' | 'failed' | 'skipped';
+  error?: string;
+}
+
+export interface DueScheduleOutcome {
+  applied: number;
+  failed: number;
+  results: ScheduleResult[];
+  /** Layers the applied changes touched (published when `kv` was given). */
+  layers: LayerName[];
+  published: PublishOutcome[];
+  events: FlagEvent[];
+  /** Notifications accepted by the queue. */
+  notified: number;
+}
+
+export interface ApplyOptions {
+  /** Publish the touched layers right away (else the reconciler does it). */
+  kv?: LayerStore;
+  /** The EVENTS queue; absent → no notifications. */
+  queue?: EventQueue;
+}
+
+function contextFor(row: { id: string; rampId: string | null }): RlsContext {
+  const reason = row.rampId ? `ramp ${row.rampId} step ${row.id}` : `schedule ${row.id}`;
+  return { orgId: null, role: 'system', actor: CRON_ACTOR, reason };
+}
+
+function message(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 500);
+}
+
+function describe(row: ScheduleRow): string {
+  const parts = Object.entries(row.change).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  return `${row.featureKey}${row.orgId ? ` in org ${row.orgId}` : ''}: ${parts.join(', ')}`;
+}
+
+/**
+ * Applies every schedule and ramp step that is due at `nowMs`, each exactly once.
+ *
+ * Each one gets its own transaction that first claims the row (`FOR UPDATE SKIP LOCKED`, still
+ * pending): a pass that overlaps or repeats skips what another claimed or finished. The change goes
+ * through the flag store under a savepoint, so the triggers audit it once (actor `cron`, the schedule
+ * id in the reason); if it fails, the savepoint is rolled back and the row is marked failed with the
+ * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
+ * Steps of paused ramps wait. Afterwards the touched layers are published and notifications enqueued.
+ */
+export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
+  const now = new Date(nowMs);
+  const due = await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR }, (tx) =>
+    tx
+      .select({ id: flagSchedules.id, rampId: flagSchedules.rampId })
+      .from(flagSchedules)
+      .leftJoin(rollouts, eq(rollouts.id, flagSchedules.rampId))
+      .where(and(eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now), or(isNull(flagSchedules.rampId), eq(rollouts.state, 'running'))))
+      .orderBy(asc(flagSchedules.at), asc(flagSchedules.createdAt), asc(flagSchedules.id))
+      .limit(BATCH),
+  );
+
+  const outcome: DueScheduleOutcome = { applied: 0, failed: 0, results: [], layers: [], published: [], events: [], notified: 0 };
+  for (const candidate of due) {
+    // events and layers count only once the transaction committed
+    const events: FlagEvent[] = [];
+    const layers: LayerName[] = [];
+    const result = await withRls(pool, contextFor(candidate), async (tx, client): Promise<ScheduleResult> => {
+      const [row] = await tx
+        .select()
+        .from(flagSchedules)
+        .where(and(eq(flagSchedules.id, candidate.id), eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now)))
+        .for('update', { skipLocked: true });
+      if (!row) return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+      if (row.rampId) {
+        // The ramp row serialises steps with pause/resume/abort.
+        const [ramp] = await tx.select({ state: rollouts.state }).from(rollouts).where(eq(rollouts.id, row.rampId)).for('update');
+        if (ramp?.state !== 'running') return { id: row.id, rampId: row.rampId, state: 'skipped' };
+      }
+
+      await client.query('SAVEPOINT apply_schedule');
+      try {
+        const layer = await applyScheduledChange(tx, row);
+        await client.query('RELEASE SAVEPOINT apply_schedule');
+        await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null }).where(eq(flagSchedules.id, row.id));
+        layers.push(layer);
+        events.push({
+          event: row.rampId ? 'rollout.step' : 'schedule.applied',
+          flag: row.featureKey,
+          orgId: row.orgId,
+          actor: CRON_ACTOR,
+          at: now.toISOString(),
+          summary: `${row.rampId ? 'Ramp step' : 'Scheduled change'} applied: ${describe(row)}`,
+          details: { scheduleId: row.id, rampId: row.rampId, change: row.change },
+        });
+        if (row.rampId && (await finishRampIfComplete(tx, row.rampId))) {
+          await writeAuditNote(tx, {
+            level: 'rollout',
+            featureKey: row.featureKey,
+            orgId: row.orgId,
+            target: row.rampId,
+            oldValue: { state: 'running' },
+            newValue: { state: 'done' },
+          });
+          events.push({
+            event: 'rollout.done',
+            flag: row.featureKey,
+            orgId: row.orgId,
+            actor: CRON_ACTOR,
+            at: now.toISOString(),
+            summary: `Ramp finished: ${describe(row)}`,
+            details: { rampId: row.rampId },
+          });
+        }
+        return { id: row.id, rampId: row.rampId, state: 'applied' };
+      } catch (error) {
+        await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
+        const reason = message(error);
+        await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
+        if (row.rampId) {
+          await tx
+            .update(rollouts)
+            .set({ state: 'paused', pausedAt: now, updatedAt: now })
+            .where(and(eq(rollouts.id, row.rampId), eq(rollouts.state, 'running')));
+        }
+        await writeAuditNote(tx, {
+          level: row.rampId ? 'rollout' : 'schedule',
+          featureKey: row.featureKey,
+          orgId: row.orgId,
+          target: row.rampId ?? row.id,
+          oldValue: { state: 'pending' },
+          newValue: { state: 'failed', error: reason, scheduleId: row.id, ...(row.rampId ? { ramp: 'paused' } : {}) },
+        });
+        events.push({
+          event: row.rampId ? 'rollout.failed' : 'schedule.failed',
+          flag: row.featureKey,
+          orgId: row.orgId,
+          actor: CRON_ACTOR,
+          at: now.toISOString(),
+          summary: `${row.rampId ? 'Ramp step failed (ramp paused)' : 'Scheduled change failed'}: ${describe(row)}: ${reason}`,
+          details: { scheduleId: row.id, rampId: row.rampId, change: row.change, error: reason },
+        });
+        return { id: row.id, rampId: row.rampId, state: 'failed' as const, error: reason };
+      }
+    });
+    outcome.results.push(result);
+    outcome.events.push(...events);
+    outcome.layers.push(...layers);
+    if (result.state === 'applied') outcome.applied += 1;
+    if (result.state === 'failed') outcome.failed += 1;
+  }
+
+  outcome.layers = [...new Set(outcome.layers)];
+  if (options.kv) {
+    for (const layer of outcome.layers) {
+      outcome.published.push(
+        await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'publish after schedules' }, (tx) =>
+          publishLayer(tx, options.kv!, layer, nowMs),
+        ),
+      );
+    }
+  }
+  outcome.notified = await enqueueEvents(options.queue, outcome.events);
+  return outcome;
+}
