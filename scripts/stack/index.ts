@@ -85,6 +85,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         SNAPSHOT_MAX_AGE_MS: '1000',
       },
       workerVars: { ...options.workerVars, cron: { LOCAL_TRIGGER: '1', ...options.workerVars?.cron } },
+      extraWorkers: options.extraWorkers,
     });
     const started = mf;
     const kv = () => started.getKVNamespace('FLAGS_KV', 'evaluate') as unknown as Promise<KVNamespace>;

@@ -5,12 +5,12 @@ import { resolve } from 'node:path';
 import { inject } from 'vitest';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
-import { startStack, type Stack } from '../../scripts/stack';
+import { startStack, type Stack, type StackOptions } from '../../scripts/stack';
 import { freePort } from '../../scripts/stack/ports';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
-export async function startTestStack(options: { adminToken?: string; evalKey?: string } = {}): Promise<Stack> {
+export async function startTestStack(options: Pick<StackOptions, 'adminToken' | 'evalKey' | 'workerVars'> = {}): Promise<Stack> {
   useNodeWebSocket();
   const database = inject('database');
   const ports = { admin: await freePort(), evaluate: await freePort(), cron: await freePort() };

@@ -4,8 +4,8 @@ import { flagSchedules, rollouts, withRls, type RlsContext } from '../../shared/
 import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
-// One write path: the admin Worker's flag store applies what cron applies (see schedule-store.ts).
-import { applyScheduledChange, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../admin/schedule-store';
+// One write path: cron applies through the same store as the admin API (shared/store).
+import { applyScheduledChange, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../../shared/store';
 
 export const CRON_ACTOR = 'cron';
 

@@ -4,8 +4,14 @@ import { DEFAULT_LAYER_CACHE, type LayerCacheSettings } from '../../shared/snaps
 /** Bindings of the evaluate Worker (wrangler.toml `[env.evaluate]`). It reads KV only, never Postgres. */
 export interface Env {
   FLAGS_KV: KVNamespace;
-  /** Evaluation metrics go here (counted by another issue); optional so the Worker runs without it. */
+  /** Evaluation metrics batches go here (workers/evaluate/metrics.ts); without it nothing is counted. */
   EVENTS?: Queue;
+  /** `off` disables evaluation counting. */
+  METRICS?: string;
+  /** Flush policy of the counts (see workers/evaluate/metrics.ts). */
+  METRICS_FLUSH_MS?: string;
+  METRICS_FLUSH_COUNT?: string;
+  METRICS_MAX_KEYS?: string;
   /** How long a decoded layer is served before it is re-read from KV; default 1000. */
   SNAPSHOT_MAX_AGE_MS?: string;
   /** Bounds of the isolate's layer cache (org entries; estimated bytes); defaults in `DEFAULT_LAYER_CACHE`. */

@@ -1,7 +1,9 @@
 import type { Layers } from '../../shared/engine';
+import { MetricsCollector } from '../../shared/metrics';
 import { KeyCache } from './auth';
 import { settingsOf, type Env } from './env';
 import { createLayerCache, type LayerCache } from './layers';
+import { metricsSettingsOf } from './metrics';
 
 /** The isolate-level state of the evaluate app: caches and the clock. One per app instance. */
 export interface EvaluateRuntime {
@@ -9,6 +11,8 @@ export interface EvaluateRuntime {
   readonly keys: KeyCache;
   /** The layers for an org (undefined: global only); null when no good copy exists (fail closed). */
   layers(env: Env, orgId: string | undefined): Layers | null | Promise<Layers | null>;
+  /** The isolate's evaluation counter; null when metrics are off (`METRICS=off` or no EVENTS binding). */
+  metrics(env: Env): MetricsCollector | null;
 }
 
 export interface EvaluateRuntimeOptions {
@@ -17,17 +21,27 @@ export interface EvaluateRuntimeOptions {
   keys?: KeyCache;
   /** A prepared cache; otherwise one is built from the bindings on the first request. */
   layerCache?: LayerCache;
+  /** A prepared counter (tests, benchmarks); null disables counting; otherwise built from the bindings. */
+  metrics?: MetricsCollector | null;
 }
 
 export function createRuntime(options: EvaluateRuntimeOptions = {}): EvaluateRuntime {
   const clock = options.clock ?? Date.now;
   let cache = options.layerCache;
+  let metrics: MetricsCollector | null | undefined = options.metrics;
   return {
     clock,
     keys: options.keys ?? new KeyCache(),
     layers(env, orgId) {
       cache ??= createLayerCache(settingsOf(env));
       return cache.layersFor(env.FLAGS_KV, orgId, clock());
+    },
+    metrics(env) {
+      if (metrics === undefined) {
+        const settings = metricsSettingsOf(env);
+        metrics = settings === null ? null : new MetricsCollector(settings);
+      }
+      return metrics;
     },
   };
 }

@@ -1,0 +1,111 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { MetricsMessage } from '../events';
+import { MAX_COUNTS_PER_MESSAGE, MetricsCollector, hourOf, valueKeyOf } from './collector';
+
+const T = Date.UTC(2026, 0, 5, 10, 30);
+const HOUR = 3_600_000;
+const ok = (value: unknown, reason = 'STATIC') => ({ value, reason });
+
+function fakeQueue(fail = false) {
+  const sent: MetricsMessage[] = [];
+  return {
+    sent,
+    sendBatch: vi.fn(async (messages: Iterable<{ body: unknown }>) => {
+      if (fail) throw new Error('queue down');
+      for (const m of messages) sent.push(m.body as MetricsMessage);
+    }),
+  };
+}
+
+describe('valueKeyOf', () => {
+  it('is the JSON text, cut at 256 characters, cached per object', () => {
+    expect(valueKeyOf(true)).toBe('true');
+    expect(valueKeyOf(3)).toBe('3');
+    expect(valueKeyOf('a')).toBe('"a"');
+    expect(valueKeyOf(null)).toBe('null');
+    const obj = { a: [1, 2] };
+    expect(valueKeyOf(obj)).toBe('{"a":[1,2]}');
+    expect(valueKeyOf('x'.repeat(1000))).toHaveLength(256);
+  });
+});
+
+describe('MetricsCollector', () => {
+  it('counts per flag, org, value, reason and hour; skips unknown flags', () => {
+    const m = new MetricsCollector();
+    m.record('f', 'o1', ok(true, 'SPLIT'), T);
+    m.record('f', 'o1', ok(true, 'SPLIT'), T + 1000);
+    m.record('f', 'o1', ok(false, 'DEFAULT'), T);
+    m.record('f', undefined, ok(true, 'SPLIT'), T);
+    m.record('f', 'o1', ok(true, 'SPLIT'), T + HOUR);
+    m.record('nope', 'o1', { value: null, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' }, T);
+    m.recordAll('o2', { f: ok(true), g: ok('x'), h: { value: null, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' } }, T);
+    expect(m.size).toBe(7);
+    const [message] = m.drain(() => 'id-1');
+    expect(message!.batchId).toBe('id-1');
+    expect(message!.counts).toEqual(
+      expect.arrayContaining([
+        ['f', 'o1', 'true', 'SPLIT', hourOf(T), 2],
+        ['f', 'o1', 'false', 'DEFAULT', hourOf(T), 1],
+        ['f', '', 'true', 'SPLIT', hourOf(T), 1],
+        ['f', 'o1', 'true', 'SPLIT', hourOf(T) + HOUR, 1],
+        ['f', 'o2', 'true', 'STATIC', hourOf(T), 1],
+        ['g', 'o2', '"x"', 'STATIC', hourOf(T), 1],
+      ]),
+    );
+    expect(message!.counts).toHaveLength(6);
+    expect(m.size).toBe(0);
+    expect(m.drain()).toEqual([]);
+  });
+
+  it('is due after flushMs or flushCount, and not twice while a flush is scheduled', () => {
+    const m = new MetricsCollector({ flushMs: 5000, flushCount: 3 });
+    expect(m.due(T)).toBe(false);
+    m.record('f', 'o', ok(true), T);
+    expect(m.due(T + 4999)).toBe(false);
+    expect(m.due(T + 5000)).toBe(true);
+    m.record('f', 'o', ok(true), T);
+    m.record('f', 'o', ok(true), T);
+    expect(m.due(T)).toBe(true);
+    m.begin();
+    expect(m.due(T)).toBe(false);
+  });
+
+  it('keeps the map bounded: new keys beyond maxKeys are dropped, existing ones still count', async () => {
+    const m = new MetricsCollector({ maxKeys: 2 });
+    m.record('a', 'o', ok(true), T);
+    m.record('b', 'o', ok(true), T);
+    m.record('c', 'o', ok(true), T);
+    m.record('a', 'o', ok(true), T);
+    expect(m.dropped).toBe(1);
+    expect(m.due(T)).toBe(true); // a full map flushes at once
+    const queue = fakeQueue();
+    expect(await m.flush(queue)).toBe(3);
+    expect(queue.sent[0]!.counts).toEqual([
+      ['a', 'o', 'true', 'STATIC', hourOf(T), 2],
+      ['b', 'o', 'true', 'STATIC', hourOf(T), 1],
+    ]);
+  });
+
+  it('splits large drains into messages of at most MAX_COUNTS_PER_MESSAGE counts with distinct ids', async () => {
+    const m = new MetricsCollector({ maxKeys: 10_000 });
+    for (let i = 0; i < MAX_COUNTS_PER_MESSAGE * 2 + 5; i++) m.record(`flag-${i}`, 'o', ok(true), T);
+    const queue = fakeQueue();
+    expect(await m.flush(queue)).toBe(MAX_COUNTS_PER_MESSAGE * 2 + 5);
+    expect(queue.sent.map((s) => s.counts.length)).toEqual([MAX_COUNTS_PER_MESSAGE, MAX_COUNTS_PER_MESSAGE, 5]);
+    expect(new Set(queue.sent.map((s) => s.batchId)).size).toBe(3);
+  });
+
+  it('swallows (and logs) a queue failure; the next flush starts over', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const m = new MetricsCollector();
+    m.record('f', 'o', ok(true), T);
+    m.begin();
+    await expect(m.flush(fakeQueue(true))).resolves.toBe(0);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('lostEvaluations'));
+    expect(m.size).toBe(0);
+    m.record('f', 'o', ok(true), T);
+    expect(m.due(T + 60_000)).toBe(true); // the failed flush does not block the next one
+    await expect(m.flush(undefined)).resolves.toBe(0);
+    warn.mockRestore();
+  });
+});
