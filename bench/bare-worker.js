@@ -1,5 +1,5 @@
-// The HTTP baseline: a Worker that answers a constant JSON body, run in its own workerd with the
-// evaluate Worker's compatibility settings, so (c) measures what evaluation adds on top of workerd.
+// The HTTP baseline: a Worker that answers a constant JSON body, run in the same workerd as the evaluate
+// Worker under test (bench/http-rig.ts) with its compatibility settings, so (c) measures what evaluation adds.
 const BODY = JSON.stringify({ key: 'campaign.creation.enabled', value: true, reason: 'STATIC', source: 'system', version: '1' });
 
 export default {

@@ -130,6 +130,8 @@ export interface BenchContext {
   log: (line: string) => void;
   /** The running local stack, for the HTTP benchmarks (started once by run.ts). */
   stack?: import('../scripts/stack').Stack;
+  /** The bare baseline Worker run inside the stack's workerd (bench/http.ts), when run.ts added it. */
+  stackBareUrl?: string;
 }
 
 export interface BenchResult {

@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStack, type Stack } from '../scripts/stack';
 import { freePort } from '../scripts/stack/ports';
+import { bareWorkerOptions } from './http-rig';
 import { RESULTS_DIR, ROOT, machine, type BenchContext, type BenchResult } from './lib';
 
 type BenchModule = { run(ctx: BenchContext): Promise<BenchResult> };
@@ -29,6 +30,7 @@ const m = machine();
 log(`machine: nproc ${m.nproc}, ${m.cpuModel}, node ${m.node}, load ${m.loadavg1m}; ${quick ? 'quick' : 'full'} run`);
 
 let stack: Stack | undefined;
+let stackBareUrl: string | undefined;
 let failed = 0;
 try {
   for (const bench of selected) {
@@ -38,10 +40,13 @@ try {
       if (bench.needsStack && !stack) {
         log('starting the local stack (PGlite in memory, three Workers in workerd)');
         const ports = { admin: await freePort(), evaluate: await freePort(), cron: await freePort() };
-        stack = await startStack({ root: ROOT, ports, dataDir: null, log: (l) => log(`stack: ${l}`) });
+        // The bare baseline Worker rides along in the stack's workerd, for bench (c)'s "stack" rows.
+        const barePort = await freePort();
+        stack = await startStack({ root: ROOT, ports, dataDir: null, log: (l) => log(`stack: ${l}`), extraWorkers: [bareWorkerOptions(barePort)] });
+        stackBareUrl = `http://127.0.0.1:${barePort}`;
       }
       log(`running ${bench.name}`);
-      result = await (await bench.load()).run({ quick, log, stack });
+      result = await (await bench.load()).run({ quick, log, stack, stackBareUrl });
     } catch (error) {
       failed++;
       result = {

@@ -5,14 +5,19 @@ import { z } from 'zod';
  * the KV layers agree on what a key or id may be.
  */
 
+/** The patterns themselves, for hot paths that check without zod (the evaluate Worker's requests). */
+export const FLAG_KEY_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+/** Organization and user ids. */
+export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+
 /** Flag key: `^[a-z0-9][a-z0-9._-]{0,127}$`. */
-export const FlagKeySchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'invalid flag key');
+export const FlagKeySchema = z.string().regex(FLAG_KEY_PATTERN, 'invalid flag key');
 
 /** Organization id: 1–128 chars of `[A-Za-z0-9._:@-]`. */
-export const OrgIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'invalid orgId');
+export const OrgIdSchema = z.string().regex(SUBJECT_ID_PATTERN, 'invalid orgId');
 
 /** User id: 1–128 chars of `[A-Za-z0-9._:@-]`. */
-export const UserIdSchema = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'invalid userId');
+export const UserIdSchema = z.string().regex(SUBJECT_ID_PATTERN, 'invalid userId');
 
 /** Platform name; which platforms exist is configuration, so only the shape is checked here. */
 export const PlatformSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'invalid platform');

@@ -1,11 +1,10 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
-import { requestId } from 'hono/request-id';
 import { ApiError, problem } from '../../shared/http/problem';
 import { requireEvaluateKey } from './auth';
 import type { AppEnv } from './env';
+import { flushMetricsAfter } from './metrics';
 import { ofrepRoutes } from './routes/ofrep';
 import { v1Routes } from './routes/v1';
 import { createRuntime, type EvaluateRuntimeOptions } from './runtime';
@@ -17,12 +16,44 @@ export const MAX_BODY_BYTES = 1024 * 1024;
  * never by shared caches, so nothing outlives the snapshot age.
  */
 const CACHE_CONTROL = 'private, max-age=0, must-revalidate';
+const VARY = 'Authorization, X-API-Key';
 
-const noSharedCaching: MiddlewareHandler<AppEnv> = async (c, next) => {
+/** CORS: any origin, no credentials (keys travel in headers the browser is allowed to send). */
+const CORS_EXPOSE_HEADERS = 'ETag,X-Request-Id,Retry-After';
+const CORS_PREFLIGHT: Record<string, string> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': CORS_EXPOSE_HEADERS,
+  'Access-Control-Max-Age': '600',
+  'Access-Control-Allow-Methods': 'GET,POST,OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization,X-API-Key,Content-Type,If-None-Match,X-Request-Id',
+  Vary: 'Access-Control-Request-Headers',
+};
+
+/** A caller's `X-Request-Id` is kept when it is short and plain (hono/request-id's rule). */
+const REQUEST_ID_MAX = 255;
+const REQUEST_ID_REFUSED = /[^\w\-=]/;
+
+/**
+ * Everything every answer gets, in one middleware that touches the final response once: the request
+ * id (`X-Request-Id`, the caller's or a new UUID), CORS (`*`; preflights answered here with 204),
+ * `Cache-Control` unless the route chose one, and `Vary` on the key headers. Same headers as
+ * hono's requestId + cors middlewares and the former noSharedCaching one, without their placeholder
+ * response and header copying on every request.
+ */
+const edge: MiddlewareHandler<AppEnv> = async (c, next) => {
+  let id = c.req.raw.headers.get('X-Request-Id');
+  if (!id || id.length > REQUEST_ID_MAX || REQUEST_ID_REFUSED.test(id)) id = crypto.randomUUID();
+  c.set('requestId', id);
+  if (c.req.method === 'OPTIONS') {
+    return new Response(null, { status: 204, statusText: 'No Content', headers: { 'X-Request-Id': id, ...CORS_PREFLIGHT } });
+  }
   await next();
   const headers = c.res.headers;
+  headers.set('X-Request-Id', id);
+  headers.set('Access-Control-Allow-Origin', '*');
+  headers.set('Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
   if (!headers.has('Cache-Control')) headers.set('Cache-Control', CACHE_CONTROL);
-  headers.append('Vary', 'Authorization, X-API-Key');
+  headers.append('Vary', VARY);
 };
 
 /**
@@ -33,23 +64,15 @@ const noSharedCaching: MiddlewareHandler<AppEnv> = async (c, next) => {
 export function createEvaluateApp(options: EvaluateRuntimeOptions = {}): Hono<AppEnv> {
   const runtime = createRuntime(options);
   const app = new Hono<AppEnv>();
-  app.use('*', requestId());
-  app.use(
-    '*',
-    cors({
-      origin: '*',
-      allowMethods: ['GET', 'POST', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-None-Match', 'X-Request-Id'],
-      exposeHeaders: ['ETag', 'X-Request-Id', 'Retry-After'],
-      maxAge: 600,
-    }),
-  );
-  app.use('*', noSharedCaching);
+  app.use('*', edge);
   app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => problem(c, 413, 'The request body exceeds 1 MiB.') }));
 
   app.get('/health', (c) => c.json({ ok: true }));
 
   const auth = requireEvaluateKey(runtime.keys, runtime.clock);
+  const flushMetrics = flushMetricsAfter((env) => runtime.metrics(env), runtime.clock);
+  app.use('/v1/*', flushMetrics);
+  app.use('/ofrep/*', flushMetrics);
   app.use('/v1/*', auth);
   app.use('/ofrep/*', auth);
   app.route('/v1', v1Routes(runtime));

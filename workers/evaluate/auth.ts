@@ -63,6 +63,15 @@ export class KeyCache {
     this.options = options;
   }
 
+  /**
+   * The cached answer for a token while it is fresh (a record, or null for a remembered unknown key);
+   * undefined when KV must be asked (then call `lookup`). Synchronous: a cache hit is one Map lookup.
+   */
+  peek(token: string, nowMs: number): EvaluateKeyRecord | null | undefined {
+    const cached = this.entries.get(token);
+    return cached !== undefined && nowMs < cached.expiresAt ? cached.record : undefined;
+  }
+
   /** The key's record, null for an unknown key; throws ApiError 503 when KV fails and nothing is cached. */
   async lookup(kv: KeySource, token: string, nowMs: number): Promise<EvaluateKeyRecord | null> {
     const cached = this.entries.get(token);
@@ -112,7 +121,10 @@ export function requireEvaluateKey(keys: KeyCache, clock: () => number): Middlew
       c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate"');
       throw new ApiError(401, { detail: 'An evaluate key is required (Authorization: Bearer <key> or X-API-Key).', slug: 'unauthorized' });
     }
-    const record = token.length <= MAX_KEY_LENGTH && KEY_SHAPE.test(token) ? await keys.lookup(c.env.FLAGS_KV, token, clock()) : null;
+    // Only well-shaped tokens are ever cached, so a hit needs no shape check and no await.
+    const now = clock();
+    let record = keys.peek(token, now);
+    if (record === undefined) record = token.length <= MAX_KEY_LENGTH && KEY_SHAPE.test(token) ? await keys.lookup(c.env.FLAGS_KV, token, now) : null;
     if (record === null) {
       c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate", error="invalid_token"');
       throw new ApiError(401, { detail: 'The evaluate key is unknown or revoked.' });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../shared/config';
 import type { FieldError } from '../../shared/http/problem';
 import { FlagKeySchema, OrgIdSchema, UserIdSchema } from '../../shared/snapshot';
+import { FLAG_KEY_PATTERN, SUBJECT_ID_PATTERN } from '../../shared/snapshot/identifiers';
 
 /**
  * Request schemas of the evaluate routes (API.md "Common rules"). Context objects accept extra
@@ -46,6 +47,71 @@ export const OfrepContextSchema = z.looseObject({
 export const OfrepBodySchema = z.looseObject({
   context: OfrepContextSchema.nullish(),
 });
+
+/*
+ * Hot-path checks. Each accepts a subset of what its zod schema accepts (same patterns, no
+ * transforms), so a request they pass gets exactly the answer the schema would give; anything they
+ * do not pass goes through the schema, which then produces the usual error answer. They spare the
+ * common, valid request the cost of zod's parse machinery.
+ */
+
+const PLATFORM_NAMES: ReadonlySet<string> = new Set(PLATFORMS);
+
+/** True when `FlagKeySchema` accepts `key`. */
+export function isFlagKey(key: string): boolean {
+  return FLAG_KEY_PATTERN.test(key);
+}
+
+function isOptionalId(value: unknown): boolean {
+  return value === undefined || (typeof value === 'string' && SUBJECT_ID_PATTERN.test(value));
+}
+
+function isNullishId(value: unknown): boolean {
+  return value === null || isOptionalId(value);
+}
+
+function isNullishPlatform(value: unknown): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && PLATFORM_NAMES.has(value));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** `FlagQuerySchema`'s output for a valid query, or undefined (then parse with the schema). */
+export function quickFlagQuery(query: Record<string, string>): { orgId?: string; userId?: string; platform?: string; default?: string } | undefined {
+  const { orgId, userId, platform } = query;
+  const fallback = query.default;
+  if (!isOptionalId(orgId) || !isOptionalId(userId)) return undefined;
+  if (platform !== undefined && !PLATFORM_NAMES.has(platform)) return undefined;
+  if (fallback !== undefined && fallback.length > 4096) return undefined;
+  return { orgId, userId, platform, default: fallback };
+}
+
+/** The context of a body `OfrepBodySchema` accepts (null when it has none), or undefined (then parse with the schema). */
+export function quickOfrepContext(json: unknown): Record<string, unknown> | null | undefined {
+  if (!isPlainObject(json)) return undefined;
+  const ctx = json.context;
+  if (ctx === undefined || ctx === null) return null;
+  if (!isPlainObject(ctx)) return undefined;
+  if (!isNullishId(ctx.targetingKey) || !isNullishId(ctx.userId) || !isNullishId(ctx.orgId) || !isNullishPlatform(ctx.platform)) return undefined;
+  return ctx;
+}
+
+/** `BulkBodySchema`'s output for a body without `defaults` (those need the schema's JSON check), or undefined. */
+export function quickBulkBody(json: unknown): { context?: Record<string, unknown> | null; flags?: string[] } | undefined {
+  if (!isPlainObject(json) || json.defaults !== undefined) return undefined;
+  const ctx = json.context;
+  if (ctx !== undefined && ctx !== null) {
+    if (!isPlainObject(ctx) || !isNullishId(ctx.orgId) || !isNullishId(ctx.userId) || !isNullishPlatform(ctx.platform)) return undefined;
+  }
+  const flags = json.flags;
+  if (flags !== undefined) {
+    if (!Array.isArray(flags) || flags.length > 1000) return undefined;
+    for (const key of flags) if (typeof key !== 'string' || !FLAG_KEY_PATTERN.test(key)) return undefined;
+  }
+  return { context: ctx as Record<string, unknown> | null | undefined, flags: flags as string[] | undefined };
+}
 
 /** The fields the engine reads, after validation and org scoping. */
 export interface RequestContext {

@@ -3,7 +3,7 @@ import { evaluate, evaluateAll, snapshotVersion, type EvalResult } from '../../.
 import { scopedOrgId } from '../auth';
 import type { AppEnv } from '../env';
 import type { EvaluateRuntime } from '../runtime';
-import { FlagKeySchema, OfrepBodySchema, describeErrors, fieldErrors, parseJsonBody, type RequestContext } from '../schemas';
+import { OfrepBodySchema, describeErrors, fieldErrors, isFlagKey, parseJsonBody, quickOfrepContext, type RequestContext } from '../schemas';
 
 /**
  * OpenFeature Remote Evaluation Protocol (OFREP v1), as `@openfeature/ofrep-core` reads it:
@@ -21,16 +21,20 @@ const NO_SNAPSHOT = 'No flag snapshot is available yet; use your default and ret
 async function readContext(c: Context<AppEnv>): Promise<{ context: RequestContext } | { code: OfrepErrorCode; details: string }> {
   const json = parseJsonBody(await c.req.text());
   if (!json.ok) return { code: 'PARSE_ERROR', details: `The body is not valid JSON: ${json.message}` };
-  const body = OfrepBodySchema.safeParse(json.value);
-  if (!body.success) return { code: 'INVALID_CONTEXT', details: describeErrors(fieldErrors(body.error)) };
-  const ctx = body.data.context;
-  const targetingKey = ctx?.targetingKey ?? undefined;
-  const userId = ctx?.userId ?? undefined;
+  // A valid context (the common case) is checked without zod; anything else gets zod's error answer.
+  let ctx: { targetingKey?: unknown; userId?: unknown; orgId?: unknown; platform?: unknown } | null | undefined = quickOfrepContext(json.value);
+  if (ctx === undefined) {
+    const body = OfrepBodySchema.safeParse(json.value);
+    if (!body.success) return { code: 'INVALID_CONTEXT', details: describeErrors(fieldErrors(body.error)) };
+    ctx = body.data.context;
+  }
+  const targetingKey = (ctx?.targetingKey as string | null | undefined) ?? undefined;
+  const userId = (ctx?.userId as string | null | undefined) ?? undefined;
   if (targetingKey !== undefined && userId !== undefined && targetingKey !== userId) {
     return { code: 'INVALID_CONTEXT', details: 'context.targetingKey and context.userId differ' };
   }
-  const orgId = scopedOrgId(c.var.caller, ctx?.orgId ?? undefined);
-  return { context: { orgId, userId: targetingKey ?? userId, platform: ctx?.platform ?? undefined } };
+  const orgId = scopedOrgId(c.get('caller'), (ctx?.orgId as string | null | undefined) ?? undefined);
+  return { context: { orgId, userId: targetingKey ?? userId, platform: (ctx?.platform as string | null | undefined) ?? undefined } };
 }
 
 /** An engine error in OFREP terms: only these codes are OFREP's; anything else is GENERAL. */
@@ -83,15 +87,18 @@ export function ofrepRoutes(runtime: EvaluateRuntime): Hono<AppEnv> {
     const key = c.req.param('key');
     const read = await readContext(c);
     if ('code' in read) return c.json({ key, errorCode: read.code, errorDetails: read.details }, 400);
-    if (!FlagKeySchema.safeParse(key).success) {
+    if (!isFlagKey(key)) {
       return c.json({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `"${key}" is not a valid flag key.` }, 404);
     }
-    const layers = await runtime.layers(c.env, read.context.orgId);
+    const pending = runtime.layers(c.env, read.context.orgId);
+    const layers = pending instanceof Promise ? await pending : pending;
     if (layers === null) {
       c.header('Retry-After', '1');
       return c.json({ key, errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
     }
-    const result = evaluate(layers, key, read.context, runtime.clock());
+    const now = runtime.clock();
+    const result = evaluate(layers, key, read.context, now);
+    runtime.metrics(c.env)?.record(key, read.context.orgId, result, now);
     if (result.errorCode === undefined) return c.json(success(key, result));
     const failure = failureOf(key, result);
     return c.json(failure, failure.errorCode === 'FLAG_NOT_FOUND' ? 404 : 400);
@@ -100,12 +107,15 @@ export function ofrepRoutes(runtime: EvaluateRuntime): Hono<AppEnv> {
   ofrep.post('/evaluate/flags', async (c) => {
     const read = await readContext(c);
     if ('code' in read) return c.json({ errorCode: read.code, errorDetails: read.details }, 400);
-    const layers = await runtime.layers(c.env, read.context.orgId);
+    const pending = runtime.layers(c.env, read.context.orgId);
+    const layers = pending instanceof Promise ? await pending : pending;
     if (layers === null) {
       c.header('Retry-After', '1');
       return c.json({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
     }
-    const results = evaluateAll(layers, read.context, runtime.clock());
+    const now = runtime.clock();
+    const results = evaluateAll(layers, read.context, now);
+    runtime.metrics(c.env)?.recordAll(read.context.orgId, results, now);
     const flags: Record<string, unknown>[] = [];
     for (const key in results) {
       const result = results[key]!;

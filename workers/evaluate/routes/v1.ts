@@ -10,7 +10,10 @@ import {
   FlagQuerySchema,
   describeErrors,
   fieldErrors,
+  isFlagKey,
   parseJsonBody,
+  quickBulkBody,
+  quickFlagQuery,
   type RequestContext,
 } from '../schemas';
 
@@ -51,46 +54,67 @@ export function v1Routes(runtime: EvaluateRuntime): Hono<AppEnv> {
 
   v1.get('/flags/:key', async (c) => {
     const key = c.req.param('key');
-    const errors = [];
-    const keyCheck = FlagKeySchema.safeParse(key);
-    if (!keyCheck.success) errors.push({ path: 'key', message: keyCheck.error.issues[0]?.message ?? 'invalid flag key' });
-    const query = FlagQuerySchema.safeParse(c.req.query());
-    if (!query.success) errors.push(...fieldErrors(query.error));
-    if (errors.length > 0 || !query.success) throw invalid(errors);
+    const rawQuery = c.req.query();
+    // A valid request (the common case) is checked without zod; anything else gets zod's error answer.
+    let query = isFlagKey(key) ? quickFlagQuery(rawQuery) : undefined;
+    if (query === undefined) {
+      const errors = [];
+      const keyCheck = FlagKeySchema.safeParse(key);
+      if (!keyCheck.success) errors.push({ path: 'key', message: keyCheck.error.issues[0]?.message ?? 'invalid flag key' });
+      const parsed = FlagQuerySchema.safeParse(rawQuery);
+      if (!parsed.success) errors.push(...fieldErrors(parsed.error));
+      if (errors.length > 0 || !parsed.success) throw invalid(errors);
+      query = parsed.data;
+    }
 
-    const orgId = scopedOrgId(c.var.caller, query.data.orgId);
-    const context: RequestContext = { orgId, userId: query.data.userId, platform: query.data.platform };
-    const layers = await runtime.layers(c.env, orgId);
+    const orgId = scopedOrgId(c.get('caller'), query.orgId);
+    const context: RequestContext = { orgId, userId: query.userId, platform: query.platform };
+    // Fresh cached layers come back synchronously: no await (no extra turn) on the hot path.
+    const pending = runtime.layers(c.env, orgId);
+    const layers = pending instanceof Promise ? await pending : pending;
     if (layers === null) {
       c.header('Cache-Control', 'no-store');
-      return c.json({ key, value: callerDefault(query.data.default), reason: 'ERROR', source: 'system', errorCode: 'GENERAL', detail: NO_SNAPSHOT, version: null });
+      return c.json({ key, value: callerDefault(query.default), reason: 'ERROR', source: 'system', errorCode: 'GENERAL', detail: NO_SNAPSHOT, version: null });
     }
-    const result = evaluate(layers, key, context, runtime.clock());
+    const now = runtime.clock();
+    const result = evaluate(layers, key, context, now);
+    runtime.metrics(c.env)?.record(key, orgId, result, now);
     if (result.errorCode === 'FLAG_NOT_FOUND') {
       throw new ApiError(404, { detail: `No live flag "${key}".`, errorCode: 'FLAG_NOT_FOUND' });
     }
-    const answer = flagAnswer(result, callerDefault(query.data.default));
+    const answer = flagAnswer(result, callerDefault(query.default));
     return c.json({ key, ...answer, version: result.version ?? null });
   });
 
   v1.post('/evaluate', async (c) => {
     const json = parseJsonBody(await c.req.text());
     if (!json.ok) throw new ApiError(400, { detail: `The body is not valid JSON: ${json.message}` });
-    const body = BulkBodySchema.safeParse(json.value);
-    if (!body.success) throw invalid(fieldErrors(body.error));
+    let body: { context?: { orgId?: unknown; userId?: unknown; platform?: unknown } | null; flags?: string[]; defaults?: Record<string, unknown> } | undefined = quickBulkBody(json.value);
+    if (body === undefined) {
+      const parsed = BulkBodySchema.safeParse(json.value);
+      if (!parsed.success) throw invalid(fieldErrors(parsed.error));
+      body = parsed.data;
+    }
 
-    const { context: input, flags: requested, defaults } = body.data;
-    const orgId = scopedOrgId(c.var.caller, input?.orgId ?? undefined);
-    const context: RequestContext = { orgId, userId: input?.userId ?? undefined, platform: input?.platform ?? undefined };
+    const { context: input, flags: requested, defaults } = body;
+    const orgId = scopedOrgId(c.get('caller'), (input?.orgId as string | null | undefined) ?? undefined);
+    const context: RequestContext = {
+      orgId,
+      userId: (input?.userId as string | null | undefined) ?? undefined,
+      platform: (input?.platform as string | null | undefined) ?? undefined,
+    };
     const fallback = (key: string): JsonValue => (defaults !== undefined && Object.hasOwn(defaults, key) ? (defaults[key] as JsonValue) : null);
-    const layers = await runtime.layers(c.env, orgId);
+    const pending = runtime.layers(c.env, orgId);
+    const layers = pending instanceof Promise ? await pending : pending;
     const flags: Record<string, unknown> = {};
     if (layers === null) {
       for (const key of requested ?? []) flags[key] = { value: fallback(key), reason: 'ERROR', source: 'system', errorCode: 'GENERAL' };
       c.header('Cache-Control', 'no-store');
       return c.json({ version: null, errorCode: 'GENERAL', detail: NO_SNAPSHOT, flags });
     }
-    const results = evaluateAll(layers, context, runtime.clock(), requested);
+    const now = runtime.clock();
+    const results = evaluateAll(layers, context, now, requested);
+    runtime.metrics(c.env)?.recordAll(orgId, results, now);
     for (const key in results) flags[key] = flagAnswer(results[key]!, fallback(key));
     return c.json({ version: snapshotVersion(layers), flags });
   });

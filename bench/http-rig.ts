@@ -1,0 +1,189 @@
+// The fair HTTP comparison of bench (c): one dedicated workerd (one Miniflare) that holds the bundled
+// evaluate Worker (or several builds of it, for before/after comparisons) and the bare Worker, each
+// behind its own direct socket, with the KV namespace filled from vectors/cascade.json and one
+// global evaluate key. Nothing else runs in that workerd (no admin, no cron, no database), so the
+// ratio evaluate ÷ bare measures what the evaluate Worker adds, not what its neighbours cost.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import autocannon from 'autocannon';
+import { Miniflare, convertV4MiniflareOptions, type MiniflareOptions } from 'miniflare';
+import { SourceStateSchema, buildLayers, evaluateKeyKey, globalLayerKey, orgLayerKey } from '../shared/snapshot';
+import { bundleWorkers } from '../scripts/stack/build';
+import { freePort } from '../scripts/stack/ports';
+import { sha256Hex } from '../scripts/stack/tokens';
+import { COMPATIBILITY_DATE } from '../scripts/stack/workers';
+import { ROOT } from './lib';
+
+export const BENCH_EVAL_KEY = 'cmf_eval_bench_0123456789abcdef';
+const KV_ID = 'bench-flags-kv';
+const QUEUE = 'bench-events';
+
+/** Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`. */
+export function bareWorkerOptions(port: number, name = 'bare'): Record<string, unknown> {
+  return {
+    name,
+    modules: true,
+    scriptPath: resolve(ROOT, 'bench/bare-worker.js'),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_compat'],
+    unsafeDirectSockets: [{ host: '127.0.0.1', port }],
+  };
+}
+
+export interface Rig {
+  /** Base URL per Worker name: `bare` and every evaluate build. */
+  urls: Record<string, string>;
+  evalKey: string;
+  mf: Miniflare;
+  close(): Promise<void>;
+}
+
+/** The bundled evaluate Worker, built like the stack builds it (into its own folder). */
+export async function bundleEvaluate(): Promise<string> {
+  return (await bundleWorkers(ROOT, resolve(ROOT, '.wrangler', 'bench')))['evaluate'];
+}
+
+/**
+ * Starts the rig. `evaluate` maps Worker names to bundled evaluate scripts (paths under ROOT); each gets
+ * the bindings of `[env.evaluate]`: KV, the EVENTS queue (metrics counting on, consumed by an acking
+ * sink Worker as the cron Worker would), SNAPSHOT_MAX_AGE_MS=1000 as in the local stack.
+ */
+export async function startRig(evaluate: Record<string, string>, vars: Record<string, string> = {}): Promise<Rig> {
+  const urls: Record<string, string> = {};
+  const workers: Record<string, unknown>[] = [];
+  const barePort = await freePort();
+  workers.push(bareWorkerOptions(barePort));
+  urls.bare = `http://127.0.0.1:${barePort}`;
+  for (const [name, scriptPath] of Object.entries(evaluate)) {
+    const port = await freePort();
+    urls[name] = `http://127.0.0.1:${port}`;
+    workers.push({
+      name,
+      modules: true,
+      scriptPath,
+      compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ['nodejs_compat'],
+      kvNamespaces: { FLAGS_KV: KV_ID },
+      queueProducers: { EVENTS: QUEUE },
+      bindings: { SNAPSHOT_MAX_AGE_MS: '1000', ...vars },
+      unsafeDirectSockets: [{ host: '127.0.0.1', port }],
+    });
+  }
+  workers.push({
+    name: 'sink',
+    modules: true,
+    script: 'export default { async queue(batch) { batch.ackAll(); } };',
+    compatibilityDate: COMPATIBILITY_DATE,
+    queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 0 } },
+  });
+  const v4 = { host: '127.0.0.1', port: 0, rootPath: ROOT, kvPersist: false, cachePersist: false, workers };
+  const mf = new Miniflare(convertV4MiniflareOptions(v4 as never) as MiniflareOptions);
+  try {
+    await mf.ready;
+    const kv = (await mf.getKVNamespace('FLAGS_KV', Object.keys(evaluate)[0])) as unknown as KVNamespace;
+    const cascade = JSON.parse(readFileSync(resolve(ROOT, 'test/vectors/cascade.json'), 'utf8')) as { state: unknown };
+    const layers = buildLayers(SourceStateSchema.parse(cascade.state), { version: 1, generatedAt: Date.now() });
+    await kv.put(globalLayerKey, JSON.stringify(layers.global));
+    for (const [orgId, layer] of Object.entries(layers.orgs)) await kv.put(orgLayerKey(orgId), JSON.stringify(layer));
+    await kv.put(evaluateKeyKey(sha256Hex(BENCH_EVAL_KEY)), JSON.stringify({ id: 'bench', name: 'bench (global)' }));
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+  return { urls, evalKey: BENCH_EVAL_KEY, mf, close: () => mf.dispose() };
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  method: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Segment {
+  requests: number;
+  seconds: number;
+  ok: number;
+  errors: number;
+  latency: { p50: number; p90: number; p99: number; max: number };
+  /** CPU time the server's workerd process used during the segment (ms), when its pid is known. */
+  cpuMs?: number;
+}
+
+/** user + system CPU time of a process so far, in ms (clock ticks of /proc/<pid>/stat, 10 ms each). */
+export function cpuTimeMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The evaluate requests of bench (c) against a base URL: single check, bulk of every flag, OFREP single. */
+export function evaluateTargets(label: string, base: string, evalKey: string, orgId: string, userId: string): Target[] {
+  const headers = { authorization: `Bearer ${evalKey}`, 'content-type': 'application/json' };
+  return [
+    { name: `${label}GET /v1/flags/:key`, url: `${base}/v1/flags/campaign.creation.enabled?orgId=${orgId}&userId=${userId}&platform=meta`, method: 'GET', headers },
+    { name: `${label}POST /v1/evaluate (all flags)`, url: `${base}/v1/evaluate`, method: 'POST', headers, body: JSON.stringify({ context: { orgId, userId, platform: 'meta' } }) },
+    {
+      name: `${label}POST /ofrep/v1/evaluate/flags/:key`,
+      url: `${base}/ofrep/v1/evaluate/flags/campaign.creation.enabled`,
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ context: { targetingKey: userId, orgId, platform: 'meta' } }),
+    },
+  ];
+}
+
+export function runAutocannon(target: Target, seconds: number, connections: number): Promise<Segment> {
+  return new Promise((resolvePromise, reject) => {
+    autocannon(
+      { url: target.url, method: target.method, headers: target.headers, body: target.body, connections, duration: seconds, pipelining: 1 },
+      (err: Error | null, result: autocannon.Result) => {
+        if (err) return reject(err);
+        resolvePromise({
+          requests: result.requests.total,
+          seconds,
+          ok: result['2xx'],
+          errors: result.errors + result.timeouts + result.non2xx,
+          latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+        });
+      },
+    );
+  });
+}
+
+/** Fails loudly unless every target answers 200 (a 401/404 would otherwise be measured as speed). */
+export async function checkTargets(targets: readonly Target[]): Promise<void> {
+  for (const t of targets) {
+    const r = await fetch(t.url, { method: t.method, headers: t.headers, body: t.body });
+    const text = await r.text();
+    if (r.status !== 200) throw new Error(`${t.name}: ${r.status} ${text}`);
+  }
+}
+
+/**
+ * Runs every target for `seconds` per round, `rounds` times, in an order that rotates each round
+ * (so no target always follows the same neighbour), after a 1 s warm-up of each.
+ */
+export async function interleave(
+  targets: readonly Target[],
+  options: { rounds: number; seconds: number; connections: number; log?: (line: string) => void; pid?: number },
+): Promise<Map<string, Segment[]>> {
+  const segments = new Map<string, Segment[]>(targets.map((t) => [t.name, []]));
+  for (const t of targets) await runAutocannon(t, 1, options.connections);
+  for (let r = 0; r < options.rounds; r++) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(i + r) % targets.length]!;
+      options.log?.(`round ${r + 1}/${options.rounds} ${t.name} (${options.seconds} s)`);
+      const cpuBefore = options.pid === undefined ? Number.NaN : cpuTimeMs(options.pid);
+      const segment = await runAutocannon(t, options.seconds, options.connections);
+      if (options.pid !== undefined) segment.cpuMs = cpuTimeMs(options.pid) - cpuBefore;
+      segments.get(t.name)!.push(segment);
+    }
+  }
+  return segments;
+}
