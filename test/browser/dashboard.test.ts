@@ -164,6 +164,38 @@ describe('dashboard in Chromium', () => {
     await page.screenshot({ path: '/tmp/dashboard-status.png', fullPage: true });
   });
 
+  it('schedules a change, then starts and aborts a ramp, in the flag editor', async () => {
+    const inHours = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString().slice(0, 16);
+    await page.goto(`${stack.urls.admin}/flags/${NEW_FLAG}`);
+    const schedules = page.locator('#schedules');
+    expect(await schedules.textContent()).toContain('No scheduled changes for this flag.');
+    await schedules.getByLabel('At (UTC)', { exact: true }).fill(inHours(24));
+    await schedules.getByLabel('Change', { exact: true }).selectOption('value');
+    await schedules.getByLabel('Value', { exact: true }).selectOption('false');
+    await schedules.getByRole('button', { name: 'Schedule change' }).click();
+    expect(await flash()).toContain(`Scheduled a change of ${NEW_FLAG}`);
+    const row = page.locator('#schedules tbody tr');
+    expect(await row.count()).toBe(1);
+    expect(await row.locator('.state').textContent()).toBe('pending');
+    expect(await row.textContent()).toContain('value false');
+
+    const ramps = page.locator('#ramps');
+    await ramps.getByLabel('Percentages', { exact: true }).fill('10, 50, 100');
+    await ramps.getByLabel('Every', { exact: true }).fill('1d');
+    await ramps.getByLabel('Start (UTC, optional)').fill(inHours(2));
+    await ramps.getByRole('button', { name: 'Start ramp' }).click();
+    expect(await flash()).toContain(`Started a ramp of ${NEW_FLAG}`);
+    const card = page.locator('#ramps article.card');
+    expect(await card.locator('.card-head .state').textContent()).toBe('running');
+    expect(await card.locator('ol.steps li').count()).toBe(3);
+    await page.screenshot({ path: '/tmp/dashboard-flag-plans.png', fullPage: true });
+    // The confirmation dialog is accepted by the page's dialog handler.
+    await card.getByRole('button', { name: 'Abort ramp' }).click();
+    expect(await flash()).toContain(`Aborted the ramp of ${NEW_FLAG}`);
+    expect(await page.locator('#ramps article.card .card-head .state').textContent()).toBe('aborted');
+    expect(await page.getByRole('button', { name: 'Abort ramp' }).count()).toBe(0);
+  });
+
   it('refuses a forged form POST without the CSRF token', async () => {
     const forged = await page.request.post(`${stack.urls.admin}/orgs/${ORG}/flags/${META}`, { form: { value: 'false' }, maxRedirects: 0 });
     expect(forged.status()).toBe(403);

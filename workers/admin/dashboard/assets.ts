@@ -5,7 +5,7 @@ import type { Context } from 'hono';
  * `'self'` with no inline code. The script is progressive: every form works without it.
  */
 
-export const ASSET_VERSION = '1';
+export const ASSET_VERSION = '2';
 
 export const STYLESHEET = `
 :root{--bg:#f6f7f9;--panel:#fff;--ink:#1c2430;--muted:#5d6b7c;--line:#dde2e8;--accent:#2f5fd0;--accent-ink:#fff;
@@ -68,6 +68,8 @@ details>summary{cursor:pointer;color:var(--accent);margin-top:8px}
 .diff{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:13px;margin:0;padding:0;list-style:none}
 .diff del{background:var(--danger-bg);color:var(--danger);text-decoration:line-through}.diff ins{background:var(--on-bg);color:var(--on);text-decoration:none}
 .empty{padding:20px;text-align:center;color:var(--muted)}
+.state{display:inline-block;font-size:12px;padding:1px 7px;border-radius:10px;background:#eef1f5;font-weight:600}.state-pending,.state-running{background:#e2f0fe;color:#1f5b9a}.state-applied,.state-done,.state-delivered{background:var(--on-bg);color:var(--on)}.state-failed,.state-aborted{background:var(--danger-bg);color:var(--danger)}.state-paused{background:var(--warn-bg);color:#7a4b00}
+ol.steps{margin:8px 0 0;padding-left:22px;font-size:13px}
 .pending{color:var(--danger);font-weight:700}.ok{color:var(--on);font-weight:600}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;margin:0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 @media (max-width:640px){main{padding:10px}.who{margin-left:0}th.opt,td.opt{display:none}.panel{padding:12px}

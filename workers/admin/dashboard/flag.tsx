@@ -3,13 +3,14 @@ import type { Context } from 'hono';
 import { PLATFORMS } from '../../../shared/config';
 import { featureFlagOverrides, featureFlags } from '../../../shared/db';
 import type { FlagType } from '../../../shared/engine';
-import type { Flag } from '../flag-store';
+import type { Flag } from '../../../shared/store';
 import { inTransaction } from '../db';
 import { callApi, problemOf } from './dispatch';
 import { FormError, formStateOf, instant, localInput, optionalNumber, readForm, reasonOf, tagsOf, typedValue, valueText, type Fields, type FormState } from './forms';
 import { AuditList, type AuditEntry } from './audit';
 import { Banner, CsrfField, errorOf, Field, publishNote, ReasonField, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
 import { pageContext } from './page';
+import { loadPlans, RampsSection, SchedulesSection } from './plans';
 import type { DashEnv } from './session';
 
 /** The flag editor (`/flags/:key`): definition, kill switch, rollout, all-orgs platform overrides, org values. */
@@ -41,6 +42,7 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
   const loaded = await loadFlag(c, key);
   if (loaded.problem) return renderError(c, loaded.problem.status, loaded.problem.detail);
   const { flag, orgs, platforms, recent } = loaded;
+  const plans = await loadPlans(c, key);
   const type = flag.type as FlagType;
   const system = page.canEditSystem;
   const action = `/flags/${enc(key)}`;
@@ -306,6 +308,43 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
         )}
       </section>
 
+      <SchedulesSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
+      <RampsSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
+
+      {system && (
+        <section class="panel" aria-labelledby="archive-title" id="archive">
+          <h2 id="archive-title">{flag.archivedAt ? 'Restore' : 'Archive'}</h2>
+          <Banner state={state} form="archive" />
+          {flag.archivedAt ? (
+            <p>
+              Archived <When at={flag.archivedAt} />: evaluation answers FLAG_NOT_FOUND. Restoring brings back its definition and overrides.
+            </p>
+          ) : (
+            <p class="muted">Archiving hides the flag: evaluation answers FLAG_NOT_FOUND for every organization until it is restored.</p>
+          )}
+          <form method="post" action={`${action}/${flag.archivedAt ? 'restore' : 'archive'}`}>
+            <CsrfField token={page.csrf} />
+            <input type="hidden" name="version" value={String(flag.version)} />
+            {!flag.archivedAt && (
+              <div class={`field${errorOf(state, 'archive', 'confirm') ? ' invalid' : ''}`}>
+                <label class="check">
+                  <input type="checkbox" name="confirm" value="yes" required aria-describedby={errorOf(state, 'archive', 'confirm') ? 'archive-confirm-error' : undefined} /> Yes, archive {key}
+                </label>
+                {errorOf(state, 'archive', 'confirm') && (
+                  <small id="archive-confirm-error" class="error-text">
+                    {errorOf(state, 'archive', 'confirm')}
+                  </small>
+                )}
+              </div>
+            )}
+            <ReasonField form="archive" state={state} />
+            <button type="submit" class={flag.archivedAt ? '' : 'danger'}>
+              {flag.archivedAt ? 'Restore flag' : 'Archive flag'}
+            </button>
+          </form>
+        </section>
+      )}
+
       <section class="panel" aria-labelledby="recent-title">
         <h2 id="recent-title">Recent changes</h2>
         <AuditList entries={recent} page={page} compact />
@@ -427,3 +466,16 @@ export function setFlagOrgValue(c: Context<DashEnv>): Promise<Response> {
   });
 }
 
+
+export function archiveFlag(c: Context<DashEnv>): Promise<Response> {
+  const key = c.req.param('key')!;
+  return flagWrite(c, 'archive', (_type, f) => {
+    if (f.confirm !== 'yes') throw new FormError('confirm', 'tick the box to confirm the archive');
+    return { method: 'DELETE', path: `/api/flags/${enc(key)}`, ifMatch: true, body: reasonOf(f), done: `Archived ${key}.`, anchor: '#archive' };
+  });
+}
+
+export function restoreFlag(c: Context<DashEnv>): Promise<Response> {
+  const key = c.req.param('key')!;
+  return flagWrite(c, 'archive', (_type, f) => ({ method: 'POST', path: `/api/flags/${enc(key)}/restore`, body: reasonOf(f), done: `Restored ${key}.`, anchor: '#archive' }));
+}

@@ -4,7 +4,7 @@ import { handleError } from '../app';
 import { serveScript, serveStylesheet } from './assets';
 import { verifyCsrf, verifySignInCsrf } from './csrf';
 import { auditPage, revertConfirmPage, revertEntry } from './audit';
-import { flagPage, updateFlag, killFlag, setRollout, setPlatformOverride, setFlagOrgValue } from './flag';
+import { archiveFlag, flagPage, restoreFlag, updateFlag, killFlag, setRollout, setPlatformOverride, setFlagOrgValue } from './flag';
 import { createFlag, flagListPage } from './flags';
 import { cleanupPage, flagMetricsPage } from './metrics';
 import { renderError, securityHeaders } from './layout';
@@ -12,6 +12,9 @@ import { addUserOverride, orgPage, removeUserOverride, setOrgPlatform, setOrgVal
 import { requireSession, type DashEnv } from './session';
 import { showSignIn, signIn, signOut } from './signin';
 import { statusPage } from './status';
+import { cancelSchedule, createRamp, createSchedule, rampAction } from './plans';
+import { createToken, revokeToken, tokensPage } from './tokens';
+import { createWebhook, deleteWebhook, webhooksPage } from './webhooks';
 
 /**
  * The dashboard: server-rendered pages at `/` (the API stays under `/api`). Pages need a session;
@@ -51,6 +54,21 @@ export function dashboardApp(): Hono<AppEnv> {
   add('POST', '/flags/:key/rollout', form(setRollout));
   add('POST', '/flags/:key/platforms/:platform', form(setPlatformOverride));
   add('POST', '/flags/:key/orgs', form(setFlagOrgValue));
+  add('POST', '/flags/:key/archive', form(archiveFlag));
+  add('POST', '/flags/:key/restore', form(restoreFlag));
+  add('POST', '/flags/:key/schedules', form(createSchedule));
+  add('POST', '/flags/:key/schedules/:id/cancel', form(cancelSchedule));
+  add('POST', '/flags/:key/rollouts', form(createRamp));
+  add('POST', '/flags/:key/rollouts/:id/pause', form(rampAction('pause')));
+  add('POST', '/flags/:key/rollouts/:id/resume', form(rampAction('resume')));
+  add('POST', '/flags/:key/rollouts/:id/abort', form(rampAction('abort')));
+
+  add('GET', '/tokens', page((c) => tokensPage(c)));
+  add('POST', '/tokens', form(createToken));
+  add('POST', '/tokens/:id/revoke', form(revokeToken));
+  add('GET', '/webhooks', page((c) => webhooksPage(c)));
+  add('POST', '/webhooks', form(createWebhook));
+  add('POST', '/webhooks/:id/delete', form(deleteWebhook));
 
   add('GET', '/orgs', page((c) => orgPage(c)));
   add('POST', '/orgs/:orgId/flags/:key', form(setOrgValue));

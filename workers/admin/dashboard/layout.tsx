@@ -50,7 +50,7 @@ export const publishNote = (publish: unknown): string =>
 
 export interface PageFrame {
   title: string;
-  nav: 'flags' | 'orgs' | 'audit' | 'status' | 'none';
+  nav: 'flags' | 'orgs' | 'audit' | 'status' | 'tokens' | 'webhooks' | 'none';
   caller?: Caller;
   csrf?: string;
   flash?: string | null;
@@ -61,7 +61,12 @@ const NAV = [
   ['orgs', '/orgs', 'Organizations'],
   ['audit', '/audit', 'Audit log'],
   ['status', '/status', 'Status'],
+  ['tokens', '/tokens', 'Tokens'],
+  ['webhooks', '/webhooks', 'Webhooks'],
 ] as const;
+
+/** Tokens and webhooks are for admins only; a viewer is not shown links it would be refused. */
+const ADMIN_ONLY_NAV: ReadonlySet<string> = new Set(['tokens', 'webhooks']);
 
 function Shell(props: PageFrame & { children?: Child }) {
   const { caller } = props;
@@ -84,7 +89,7 @@ function Shell(props: PageFrame & { children?: Child }) {
           </a>
           {caller && (
             <nav aria-label="Main">
-              {NAV.map(([id, href, label]) => (
+              {NAV.filter(([id]) => caller.role !== 'viewer' || !ADMIN_ONLY_NAV.has(id)).map(([id, href, label]) => (
                 <a href={href} aria-current={props.nav === id ? 'page' : undefined}>
                   {label}
                 </a>
