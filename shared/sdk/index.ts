@@ -13,6 +13,7 @@ export type {
   FlagResult,
   HttpOptions,
   JsonValue,
+  LocalMetricsOptions,
   LocalOptions,
   ServiceOptions,
   TransportName,

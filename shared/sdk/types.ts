@@ -1,4 +1,5 @@
 import type { ErrorCode, EvalContext, JsonValue, Reason, Source } from '../engine';
+import type { EventQueue } from '../events';
 import type { LayerCache } from '../snapshot';
 import type { FlagEvaluationError } from './errors';
 
@@ -48,6 +49,24 @@ export interface LocalOptions extends CommonOptions {
   cacheMaxAgeMs?: number;
   /** An explicit cache; by default one per KV binding and max-age is kept for the isolate's lifetime. */
   cache?: LayerCache;
+  /** Count evaluations like the evaluate Worker does (same `metrics` messages, same queue); off by default. */
+  metrics?: LocalMetricsOptions;
+}
+
+/**
+ * Evaluation metrics of the local transport. Counts are kept per queue binding for the isolate and
+ * sent once `flushMs` passed since the oldest unsent count or `flushCount` evaluations wait (checked
+ * at each evaluation). Counting never changes an answer, never throws and never reaches `onError`.
+ */
+export interface LocalMetricsOptions {
+  /** The EVENTS Queue binding the cron Worker consumes (a `Queue`). */
+  queue: EventQueue;
+  /** `ctx.waitUntil` of the request, so the send outlives the response. Without it the send is not awaited. */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** Default 10000. 0 sends after every evaluation (tests). */
+  flushMs?: number;
+  /** Default 10000. */
+  flushCount?: number;
 }
 
 /** Service binding: a Fetcher to the evaluate Worker (no public network hop). */

@@ -88,6 +88,32 @@ describe('webhook routes', () => {
     expect(audit[1]!.new_value).toBeNull();
     expect(JSON.stringify(audit)).not.toContain('whsec_');
   });
+
+  it('refuses plain http: beyond loopback and URLs with credentials, naming body.url', async () => {
+    const refused = [
+      ['http://hooks.example/x', 'must be https:'],
+      ['http://10.0.0.5/x', 'must be https:'],
+      ['http://127.0.0.1.nip.io/x', 'must be https:'],
+      ['http://[::2]/x', 'must be https:'],
+      ['https://user:secret@hooks.example/x', 'must not contain credentials'],
+      ['https://token@hooks.example/x', 'must not contain credentials'],
+      [`${receiverUrl.replace('http://', 'http://user:pass@')}/x`, 'must not contain credentials'],
+    ] as const;
+    for (const [url, message] of refused) {
+      const res = await call(h, 'POST', '/api/webhooks', { body: { url, kind: 'generic' } });
+      expect(res.status, url).toBe(422);
+      expect(res.body.errors, url).toEqual([{ path: 'body.url', message: expect.stringContaining(message) }]);
+    }
+    const stored = (await call(h, 'GET', '/api/webhooks?limit=100')).body.items.map((w: { url: string }) => w.url);
+    expect(stored.filter((u: string) => refused.some(([url]) => url === u))).toEqual([]);
+
+    // loopback may stay on http: (the local stack), and https: anywhere
+    for (const url of ['http://localhost:9/x', 'http://127.9.8.7:9/x', 'http://[::1]:9/x', 'https://hooks.example/x']) {
+      const res = await call(h, 'POST', '/api/webhooks', { body: { url, kind: 'slack' } });
+      expect(res.status, `${url}: ${JSON.stringify(res.body)}`).toBe(201);
+      expect((await call(h, 'DELETE', `/api/webhooks/${res.body.id}`)).status).toBe(204);
+    }
+  });
 });
 
 describe('delivery', () => {

@@ -3,6 +3,8 @@ import type { EvalContext, EvalResult, Layers } from '../../engine';
 import { LayerCache } from '../../snapshot';
 import type { LayerReadError, LayerSource } from '../../snapshot';
 import { FlagEvaluationError } from '../errors';
+import type { LocalMetricsOptions } from '../types';
+import { localMetrics } from './local-metrics';
 import type { Call, Transport } from './transport';
 
 /**
@@ -36,6 +38,7 @@ export interface LocalTransportOptions {
   cache?: LayerCache | undefined;
   cacheMaxAgeMs: number;
   now: () => number;
+  metrics?: LocalMetricsOptions | undefined;
 }
 
 /** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
@@ -46,6 +49,7 @@ export function localTransport(options: LocalTransportOptions): Transport {
   const source: LayerSource = { get: (key, type) => kv.get(key, type) };
 
   const orgIdOf = (ctx: EvalContext) => (typeof ctx.orgId === 'string' && ctx.orgId !== '' ? ctx.orgId : undefined);
+  const metrics = options.metrics ? localMetrics(options.metrics) : undefined;
 
   async function layersOf(ctx: EvalContext, call: Call): Promise<Layers> {
     const failures: LayerReadError[] = [];
@@ -65,13 +69,24 @@ export function localTransport(options: LocalTransportOptions): Transport {
     evaluateCached(key: string, ctx: EvalContext): EvalResult | undefined {
       const now = options.now();
       const layers = cache.freshLayersFor(orgIdOf(ctx), now);
-      return layers ? evaluate(layers, key, ctx, now) : undefined;
+      if (!layers) return undefined;
+      const result = evaluate(layers, key, ctx, now);
+      metrics?.record(key, orgIdOf(ctx), result, now);
+      return result;
     },
     async evaluate(key: string, ctx: EvalContext, call: Call): Promise<EvalResult> {
-      return evaluate(await layersOf(ctx, call), key, ctx, options.now());
+      const layers = await layersOf(ctx, call);
+      const now = options.now();
+      const result = evaluate(layers, key, ctx, now);
+      metrics?.record(key, orgIdOf(ctx), result, now);
+      return result;
     },
     async evaluateAll(ctx: EvalContext, call: Call): Promise<Record<string, EvalResult>> {
-      return evaluateAll(await layersOf(ctx, call), ctx, options.now());
+      const layers = await layersOf(ctx, call);
+      const now = options.now();
+      const results = evaluateAll(layers, ctx, now);
+      metrics?.recordAll(orgIdOf(ctx), results, now);
+      return results;
     },
   };
 }

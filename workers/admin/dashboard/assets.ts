@@ -5,7 +5,7 @@ import type { Context } from 'hono';
  * `'self'` with no inline code. The script is progressive: every form works without it.
  */
 
-export const ASSET_VERSION = '2';
+export const ASSET_VERSION = '3';
 
 export const STYLESHEET = `
 :root{--bg:#f6f7f9;--panel:#fff;--ink:#1c2430;--muted:#5d6b7c;--line:#dde2e8;--accent:#2f5fd0;--accent-ink:#fff;
@@ -53,6 +53,7 @@ th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--mute
 .val.on{background:var(--on-bg);color:var(--on);font-weight:600}.val.off{background:var(--off-bg);color:var(--off);font-weight:600}.val.none{background:none;color:var(--muted)}
 .badge,.src,.tag{display:inline-block;font-size:12px;padding:1px 7px;border-radius:10px;background:#eef1f5;margin:1px 2px 1px 0}
 .badge.killed{background:var(--danger);color:#fff;font-weight:700}.badge.archived{background:#d9dde3}
+.badge.stale{background:#fff0d6;color:#7a4b00}
 .src-user{background:#f1e7fd;color:#5b2a9a}.src-platform{background:#e2f0fe;color:#1f5b9a}.src-org{background:#fff0d6;color:#7a4b00}.src-system{background:#eef1f5}.src-killed{background:var(--danger-bg);color:var(--danger)}
 progress{width:70px;height:10px;vertical-align:middle}
 .counts{font-size:13px;white-space:nowrap}.counts b{font-weight:600}

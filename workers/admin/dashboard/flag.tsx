@@ -82,6 +82,10 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
         <dd>
           <a href={`/audit?flag=${enc(key)}`}>Audit log of this flag</a>
         </dd>
+        <dt>Usage</dt>
+        <dd>
+          <a href={`/flags/${enc(key)}/metrics`}>Metrics</a>
+        </dd>
       </dl>
 
       <div class="grid2">

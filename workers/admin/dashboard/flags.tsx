@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { featureFlagOverrides, featureFlags, featureFlagValues } from '../../../shared/db';
 import { FLAG_TYPES, type FlagType } from '../../../shared/engine';
 import { inTransaction } from '../db';
+import { StaleBadges } from './charts';
 import { callApi, problemOf } from './dispatch';
 import { FormError, formStateOf, readForm, reasonOf, tagsOf, typedValue, instant, type FormState } from './forms';
 import { Banner, CsrfField, errorOf, Field, publishNote, ReasonField, renderPage, setFlash, Value, valueOf, When } from './layout';
@@ -111,6 +112,15 @@ async function loadFlags(c: Context<DashEnv>, q: string, tag: string, state: Sta
   });
 }
 
+/** The kinds of the last stale scan's marks, per flag: one API call for the whole list. */
+async function staleKindsByFlag(c: Context<DashEnv>): Promise<Map<string, string[]>> {
+  const answer = await callApi<{ items: { flag: string; kind: string }[] }>(c, 'GET', '/api/stale');
+  const kinds = new Map<string, string[]>();
+  if (!answer.ok) return kinds; // the badges are a hint; the list renders without them
+  for (const mark of answer.body.items) kinds.set(mark.flag, [...(kinds.get(mark.flag) ?? []), mark.kind]);
+  return kinds;
+}
+
 export async function flagListPage(c: Context<DashEnv>, state?: FormState, status = 200): Promise<Response> {
   const page = await pageContext(c);
   const q = (c.req.query('q') ?? '').trim().slice(0, 200);
@@ -118,6 +128,7 @@ export async function flagListPage(c: Context<DashEnv>, state?: FormState, statu
   const stateParam = c.req.query('state') ?? 'all';
   const filter: StateFilter = stateParam in STATES ? (stateParam as StateFilter) : 'all';
   const { rows, tags, capped } = await loadFlags(c, q, tag, filter);
+  const stale = await staleKindsByFlag(c);
   const filtered = q !== '' || tag !== '' || filter !== 'all';
   const v = (field: string, fallback = '') => valueOf(state, 'create', field, fallback);
   const e = (field: string) => errorOf(state, 'create', field);
@@ -197,7 +208,7 @@ export async function flagListPage(c: Context<DashEnv>, state?: FormState, statu
                       <a class="key" href={`/flags/${encodeURIComponent(r.key)}`}>
                         {r.key}
                       </a>{' '}
-                      <span class="badge">{r.type}</span>
+                      <span class="badge">{r.type}</span> <StaleBadges kinds={stale.get(r.key) ?? []} />
                       {r.description && <span class="desc">{r.description}</span>}
                       {r.tags.map((t) => (
                         <a class="tag" href={`/?tag=${encodeURIComponent(t)}`}>

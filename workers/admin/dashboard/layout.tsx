@@ -50,7 +50,7 @@ export const publishNote = (publish: unknown): string =>
 
 export interface PageFrame {
   title: string;
-  nav: 'flags' | 'orgs' | 'audit' | 'status' | 'tokens' | 'webhooks' | 'none';
+  nav: 'flags' | 'orgs' | 'audit' | 'status' | 'cleanup' | 'tokens' | 'webhooks' | 'none';
   caller?: Caller;
   csrf?: string;
   flash?: string | null;
@@ -61,6 +61,7 @@ const NAV = [
   ['orgs', '/orgs', 'Organizations'],
   ['audit', '/audit', 'Audit log'],
   ['status', '/status', 'Status'],
+  ['cleanup', '/cleanup', 'Cleanup'],
   ['tokens', '/tokens', 'Tokens'],
   ['webhooks', '/webhooks', 'Webhooks'],
 ] as const;

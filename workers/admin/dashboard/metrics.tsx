@@ -203,7 +203,7 @@ export async function cleanupPage(c: Context<DashEnv>): Promise<Response> {
   return renderPage(
     c,
     200,
-    page.frame('Cleanup', 'status'),
+    page.frame('Cleanup', 'cleanup'),
     <>
       <h1>Cleanup</h1>
       <p class="muted">
