@@ -1,6 +1,6 @@
-// The EVENTS queue's messages. One queue carries several kinds (notifications now, metrics batches
-// later), so every message has a `type` and the consumer (workers/cron/queue.ts) dispatches on it.
-// Producers: the admin Worker (after a committed write), the cron pass (schedules, ramps) and the
+// The EVENTS queue's messages. One queue carries several kinds (notifications, metrics batches,
+// republish chunks), so every message has a `type` and the consumer (workers/cron/queue.ts) dispatches on it.
+// Producers: the admin Worker (after a committed write; POST /api/publish), the cron pass (schedules, ramps) and the
 // consumer itself (one delivery message per webhook, so each is retried on its own).
 
 export const NOTIFICATION_EVENTS = [
@@ -54,7 +54,13 @@ export interface MetricsMessage {
   counts: MetricsCount[];
 }
 
-export type EventMessage = NotificationMessage | WebhookDeliveryMessage | MetricsMessage;
+/** Snapshot layers to republish (`global` / `org:<id>`), at most LAYERS_PER_CHUNK of them: POST /api/publish fans out with these. */
+export interface PublishMessage {
+  type: 'publish';
+  layers: string[];
+}
+
+export type EventMessage = NotificationMessage | WebhookDeliveryMessage | MetricsMessage | PublishMessage;
 
 /** The part of a Queue binding producers use. */
 export interface EventQueue {

@@ -80,7 +80,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       vars: {
         DATABASE_URL: db.databaseUrl,
         DATABASE_WS_PROXY: db.wsProxy,
-        DB_WS_PROXY: db.wsProxy, // TODO(lead): one name once the admin Worker reads DATABASE_WS_PROXY
         FLAGS_ADMIN_TOKEN: adminToken,
         SNAPSHOT_MAX_AGE_MS: '1000',
       },

@@ -11,7 +11,7 @@ export interface WorkersOptions {
   host?: string;
   /** Folder for KV and queue state; `null` keeps everything in memory (tests). */
   persistDir: string | null;
-  /** Plain-text bindings given to every Worker (DATABASE_URL, DB_WS_PROXY, tokens, ...). */
+  /** Plain-text bindings given to every Worker (DATABASE_URL, DATABASE_WS_PROXY, tokens, ...). */
   vars: Record<string, string>;
   /** Extra per-Worker vars, e.g. `{ cron: { LOCAL_TRIGGER: '1' } }`. */
   workerVars?: Partial<Record<WorkerName, Record<string, string>>>;

@@ -1,4 +1,4 @@
-import { asc, eq, isNotNull, isNull, or } from 'drizzle-orm';
+import { asc, eq, inArray, isNotNull, isNull, or, type SQL } from 'drizzle-orm';
 import type { Db } from '../db';
 import { featureFlagOverrides, featureFlags } from '../db/schema';
 import type { GlobalLayer, JsonValue, OrgLayer } from '../engine';
@@ -17,19 +17,21 @@ export interface ReadScope {
    * an org id: system rows plus that org's rows (its layer needs the flags beside it).
    */
   orgId?: string | null;
+  /** System rows plus these orgs' rows (many org layers from one read); ignored when `orgId` is given. */
+  orgIds?: readonly string[];
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export async function readState(tx: Db, scope: ReadScope = {}): Promise<SourceState> {
-  const orgFilter =
-    scope.orgId === undefined ? undefined : scope.orgId === null ? isNull(featureFlags.orgId) : or(isNull(featureFlags.orgId), eq(featureFlags.orgId, scope.orgId));
-  const overrideFilter =
-    scope.orgId === undefined
-      ? undefined
-      : scope.orgId === null
-        ? isNull(featureFlagOverrides.orgId)
-        : or(isNull(featureFlagOverrides.orgId), eq(featureFlagOverrides.orgId, scope.orgId));
+  const scoped = <C extends typeof featureFlags.orgId | typeof featureFlagOverrides.orgId>(column: C): SQL | undefined => {
+    if (scope.orgId === null) return isNull(column);
+    if (scope.orgId !== undefined) return or(isNull(column), eq(column, scope.orgId));
+    if (scope.orgIds !== undefined) return scope.orgIds.length ? or(isNull(column), inArray(column, [...scope.orgIds])) : isNull(column);
+    return undefined;
+  };
+  const orgFilter = scoped(featureFlags.orgId);
+  const overrideFilter = scoped(featureFlagOverrides.orgId);
 
   const [flagRows, overrideRows] = await Promise.all([
     tx.select().from(featureFlags).where(orgFilter).orderBy(asc(featureFlags.id)),

@@ -115,7 +115,7 @@ describe('flags: errors', () => {
   });
 
   it('database unavailable → 503 problem, quickly, with nothing written', async () => {
-    const env = { ...h.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DB_WS_PROXY: '127.0.0.1:1/v1' };
+    const env = { ...h.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DATABASE_WS_PROXY: '127.0.0.1:1/v1' };
     const started = Date.now();
     const res = await call(h, 'POST', '/api/flags', { env, body: { key: unique('down-') } });
     expectProblem(res, 503);

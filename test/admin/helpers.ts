@@ -40,7 +40,7 @@ export async function startHarness(overrides: Partial<Env> = {}): Promise<Harnes
   const kv = (await mf.getKVNamespace('FLAGS_KV')) as unknown as KVNamespace;
   const env: Env = {
     DATABASE_URL: database.databaseUrl,
-    DB_WS_PROXY: database.wsProxy,
+    DATABASE_WS_PROXY: database.wsProxy,
     FLAGS_ADMIN_TOKEN: BOOTSTRAP_TOKEN,
     FLAGS_KV: kv,
     SNAPSHOT_MAX_AGE_MS: '1000',

@@ -85,7 +85,7 @@ describe('health and openapi', () => {
   });
 
   it('GET /api/health: down quickly when the database is unreachable', async () => {
-    const env = { ...h.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DB_WS_PROXY: '127.0.0.1:1/v1' };
+    const env = { ...h.env, DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', DATABASE_WS_PROXY: '127.0.0.1:1/v1' };
     const started = Date.now();
     const res = await call(h, 'GET', '/api/health', { token: null, env });
     expect(res.status).toBe(503);

@@ -58,7 +58,7 @@ export async function startCronHarness(): Promise<CronHarness> {
   } finally {
     await migrating.end();
   }
-  const h = await startHarness({ DATABASE_URL: databaseUrl, DB_WS_PROXY: wsProxy });
+  const h = await startHarness({ DATABASE_URL: databaseUrl, DATABASE_WS_PROXY: wsProxy });
   return {
     ...h,
     engine,

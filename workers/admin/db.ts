@@ -47,7 +47,7 @@ export class RequestDb {
   constructor(private readonly config: AdminConfig) {}
 
   get pool(): Pool {
-    const wsProxy = this.config.DB_WS_PROXY ?? this.config.DATABASE_WS_PROXY;
+    const wsProxy = this.config.DATABASE_WS_PROXY;
     this.#pool ??= createPool({
       databaseUrl: this.config.DATABASE_URL,
       ...(wsProxy ? { wsProxy } : {}),

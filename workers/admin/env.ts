@@ -5,9 +5,7 @@ import type { RequestDb } from './db';
 /** Bindings of the admin Worker (wrangler.toml `[env.admin]` plus secrets). */
 export interface Env {
   DATABASE_URL: string;
-  /** Local stack only: host:port/path of the WebSocket→TCP bridge in front of Postgres. */
-  DB_WS_PROXY?: string;
-  /** The same, under the name the local stack and the cron Worker use. */
+  /** Local stack only: host:port/path of the WebSocket→TCP bridge in front of Postgres (same name in every Worker). */
   DATABASE_WS_PROXY?: string;
   /** Bootstrap system-admin token; every other token lives hashed in `cmis.api_tokens`. */
   FLAGS_ADMIN_TOKEN?: string;
@@ -27,7 +25,6 @@ const kvNamespace = z.custom<KVNamespace>(
 
 export const zEnv = z.object({
   DATABASE_URL: z.string().min(1),
-  DB_WS_PROXY: z.string().min(1).optional(),
   DATABASE_WS_PROXY: z.string().min(1).optional(),
   FLAGS_ADMIN_TOKEN: z.string().min(16).optional(),
   FLAGS_KV: kvNamespace,

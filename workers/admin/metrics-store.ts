@@ -1,6 +1,6 @@
 import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { featureFlags, staleMarks, type Db } from '../../shared/db';
-import type { FlagRow } from './flag-store';
+import type { FlagRow } from '../../shared/store';
 
 /**
  * Reads of the evaluation metrics (hourly rows, and daily rows once the hourly ones are past the

@@ -1,9 +1,11 @@
 import type { Pool } from '@neondatabase/serverless';
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
 import { createPool, webhookDeliveries, webhooks, withRls } from '../../shared/db';
-import { enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type WebhookDeliveryMessage } from '../../shared/events';
+import { enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type PublishMessage, type WebhookDeliveryMessage } from '../../shared/events';
+import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
 import { recordMetricsBatch } from './metrics';
+import { republishChunk } from './republish';
 import { CRON_ACTOR } from './schedules';
 import { deliverWebhook, retryDelaySeconds, type WebhookTarget } from './webhooks';
 
@@ -25,6 +27,8 @@ export interface QueueDeps {
   pool: Pool;
   queue?: EventQueue;
   fetch?: typeof fetch;
+  /** FLAGS_KV, for `publish` messages. */
+  kv?: LayerStore;
 }
 
 /**
@@ -103,6 +107,10 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
             settled += 1;
           }
           break;
+        case 'publish':
+          await republishChunk(deps, body as PublishMessage);
+          message.ack();
+          break;
         case 'metrics':
           await recordMetricsBatch(deps.pool, body as MetricsMessage);
           message.ack();
@@ -125,7 +133,7 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: CronEnv): Promise<void> {
   const pool = createPool({ databaseUrl: env.DATABASE_URL, wsProxy: env.DATABASE_WS_PROXY, max: 1 });
   try {
-    await handleEventMessages(batch.messages, { pool, queue: env.EVENTS });
+    await handleEventMessages(batch.messages, { pool, queue: env.EVENTS, kv: env.FLAGS_KV });
   } finally {
     await pool.end();
   }

@@ -1,37 +1,54 @@
 import type { Pool } from '@neondatabase/serverless';
-import { asc, lt } from 'drizzle-orm';
+import { asc, lt, sql } from 'drizzle-orm';
 import { snapshotVersions, withRls } from '../../shared/db';
 import type { LayerName } from '../../shared/snapshot';
-import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
+import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
+import type { LayerStore, PublishOutcome } from '../../shared/snapshot/publish';
 import { CRON_ACTOR } from './schedules';
+
+/** Layers one pass republishes at most (KV puts per invocation are capped); the rest wait a minute. */
+export const RECONCILE_LAYERS_PER_PASS = 500;
 
 export interface ReconcileOutcome {
   /** Layers brought up to their database version. */
   reconciled: number;
+  /** Layers still behind after this pass (beyond its bound, or failed). */
+  remaining: number;
   outcomes: PublishOutcome[];
 }
 
+const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'reconcile' } as const;
+
 /**
- * Republishes every layer whose KV copy is behind Postgres (`kv_version < db_version`), e.g. after a
- * failed put during an admin write. Each layer in its own transaction, so one failing layer does not
- * hold the others back; a failure stays recorded in `last_error` for the next pass.
+ * Republishes layers whose KV copy is behind Postgres (`kv_version < db_version`): a failed put during
+ * an admin write, or the part of a republish the Queue did not take. Least recently published first,
+ * at most `limit` per pass, in bulk chunks of LAYERS_PER_CHUNK, each its own transaction, so one
+ * failing chunk does not hold the others back; a failed put stays recorded in `last_error`.
  */
-export async function reconcileLayers(pool: Pool, kv: LayerStore, nowMs: number): Promise<ReconcileOutcome> {
-  const context = { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'reconcile' } as const;
-  const stale = await withRls(pool, context, (tx) =>
-    tx
-      .select({ layer: snapshotVersions.layer })
-      .from(snapshotVersions)
-      .where(lt(snapshotVersions.kvVersion, snapshotVersions.dbVersion))
-      .orderBy(asc(snapshotVersions.layer)),
-  );
+export async function reconcileLayers(pool: Pool, kv: LayerStore, nowMs: number, limit = RECONCILE_LAYERS_PER_PASS): Promise<ReconcileOutcome> {
+  const behind = lt(snapshotVersions.kvVersion, snapshotVersions.dbVersion);
+  const { stale, total } = await withRls(pool, CONTEXT, async (tx) => {
+    const [rows, [count]] = await Promise.all([
+      tx
+        .select({ layer: snapshotVersions.layer })
+        .from(snapshotVersions)
+        .where(behind)
+        .orderBy(sql`${snapshotVersions.publishedAt} ASC NULLS FIRST`, asc(snapshotVersions.layer))
+        .limit(limit),
+      tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(behind),
+    ]);
+    return { stale: rows.map((r) => r.layer as LayerName), total: count?.n ?? 0 };
+  });
   const outcomes: PublishOutcome[] = [];
-  for (const { layer } of stale) {
+  for (let i = 0; i < stale.length; i += LAYERS_PER_CHUNK) {
+    const chunk = stale.slice(i, i + LAYERS_PER_CHUNK);
     try {
-      outcomes.push(await withRls(pool, context, (tx) => publishLayer(tx, kv, layer as LayerName, nowMs)));
+      outcomes.push(...(await withRls(pool, CONTEXT, (tx) => publishLayersBulk(tx, kv, chunk, nowMs))));
     } catch (error) {
-      outcomes.push({ layer: layer as LayerName, version: 0, ok: false, error: error instanceof Error ? error.message : String(error) });
+      const message = error instanceof Error ? error.message : String(error);
+      outcomes.push(...chunk.map((layer) => ({ layer, version: 0, ok: false, error: message })));
     }
   }
-  return { reconciled: outcomes.filter((o) => o.ok).length, outcomes };
+  const reconciled = outcomes.filter((o) => o.ok).length;
+  return { reconciled, remaining: total - reconciled, outcomes };
 }

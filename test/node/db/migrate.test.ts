@@ -44,8 +44,8 @@ describe('migrate', () => {
     expect(result).toEqual({ applied: shipped, skipped: [] });
     expect(await tables()).toEqual([
       'api_tokens', 'cron_runs', 'feature_flag_overrides', 'feature_flag_values', 'feature_flags',
-      'flag_metrics_hourly', 'flag_schedules', 'rollouts', 'schema_migrations', 'snapshot_versions',
-      'webhook_deliveries', 'webhooks',
+      'flag_metrics_daily', 'flag_metrics_hourly', 'flag_schedules', 'metrics_batches', 'rollouts',
+      'schema_migrations', 'snapshot_versions', 'stale_digests', 'stale_marks', 'webhook_deliveries', 'webhooks',
     ]);
     expect((await ledger()).map((row) => row.name)).toEqual(shipped);
   });

@@ -14,7 +14,7 @@ import {
   updateSystemFlag,
   type FlagRow,
   type OverrideTarget,
-} from '../flag-store';
+} from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';

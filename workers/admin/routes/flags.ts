@@ -16,7 +16,7 @@ import {
   requireFlag,
   updateSystemFlag,
   type FlagRow,
-} from '../flag-store';
+} from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';

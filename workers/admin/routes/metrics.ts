@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ADMIN_ROLES, assertOrgAccess, type Caller } from '../auth';
 import { inTransaction } from '../db';
-import { requireFlag } from '../flag-store';
+import { requireFlag } from '../../../shared/store';
 import { flagMetrics, flagMetricsSummary, staleMarkViews } from '../metrics-store';
 import { ApiError } from '../problem';
 import { defineRoute } from '../route';

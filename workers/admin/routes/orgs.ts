@@ -15,7 +15,7 @@ import {
   putOverride,
   requireFlag,
   type OverrideTarget,
-} from '../flag-store';
+} from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';

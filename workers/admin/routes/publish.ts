@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
 import { webhookStatus, WebhookStatusSchema } from './webhooks';
 import type { LayerName } from '../../../shared/snapshot';
+import { LAYERS_PER_CHUNK } from '../../../shared/snapshot/bulk';
 import { orgsWithData } from '../../../shared/snapshot/compile';
 import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
 import { inTransaction } from '../db';
-import { publishLayers } from '../publishing';
+import { republishLayers } from '../publishing';
 import { defineRoute } from '../route';
 import { PublishStateSchema, ReasonSchema } from '../schemas';
 
@@ -20,6 +21,19 @@ const PublishResultSchema = z
     layers: z.array(z.object({ layer: z.string(), version: z.int(), ok: z.boolean(), error: z.string().optional() })),
   })
   .meta({ id: 'PublishResult' });
+
+const PublishPendingSchema = z
+  .object({
+    publish: z.literal('pending'),
+    /** Every layer of the republish. */
+    layers: z.int(),
+    /** Layers put during the request. */
+    inline: z.int(),
+    /** Layers handed on, to the Queue or (without one) to the cron reconciler; /api/status counts them pending until put. */
+    queued: z.int(),
+    via: z.enum(['queue', 'reconcile']),
+  })
+  .meta({ id: 'PublishPending' });
 
 const StatusSchema = z
   .object({
@@ -44,16 +58,20 @@ const republish = defineRoute({
   tag: 'publish',
   access: SYSTEM_ROLES,
   body: z.strictObject({ reason: ReasonSchema }),
-  responses: { 200: { description: 'Layers put to KV (or left pending)', schema: PublishResultSchema } },
+  responses: {
+    200: { description: 'Every layer put to KV during the request (or left pending for the reconciler)', schema: PublishResultSchema },
+    202: { description: `The global layer and up to ${LAYERS_PER_CHUNK} org layers put; the rest go out as Queue messages of ${LAYERS_PER_CHUNK} layers`, schema: PublishPendingSchema },
+  },
   handler: async (c) => {
     const layers = await inTransaction(c, async (tx) => {
       const [orgs, known] = await Promise.all([orgsWithData(tx), tx.select({ layer: snapshotVersions.layer }).from(snapshotVersions)]);
       // Layers of orgs whose data is gone are republished empty rather than left stale.
       return [...new Set<LayerName>(['global', ...orgs.map((o): LayerName => `org:${o}`), ...known.map((k) => k.layer as LayerName)])];
     });
-    const { state, outcomes } = await publishLayers(c, layers);
+    const { state, outcomes, deferred, via } = await republishLayers(c, layers);
     c.header('X-Publish', state);
-    return c.json({ publish: state, layers: outcomes });
+    if (deferred.length === 0) return c.json({ publish: state, layers: outcomes });
+    return c.json({ publish: 'pending', layers: outcomes.length + deferred.length, inline: outcomes.length, queued: deferred.length, via }, 202);
   },
 });
 

@@ -7,11 +7,20 @@ import type { LayerName } from '../../../shared/snapshot';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import type { AppEnv } from '../env';
-import { assertValueType, findOrgValue, requireFlag } from '../flag-store';
+import {
+  assertValueType,
+  findOrgValue,
+  rampBaseline,
+  rampSteps,
+  rampView,
+  requireFlag,
+  restoreBaseline,
+  writeAuditNote,
+  type RampRow,
+} from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';
-import { rampBaseline, rampSteps, rampView, restoreBaseline, writeAuditNote, type RampRow } from '../schedule-store';
 import {
   CursorSchema,
   decodeCursor,

@@ -3,11 +3,10 @@ import { z } from 'zod';
 import { flagSchedules } from '../../../shared/db';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
-import { findOrgValue, requireFlag } from '../flag-store';
+import { findOrgValue, planChange, requireFlag, scheduleView, writeAuditNote } from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';
-import { planChange, scheduleView, writeAuditNote } from '../schedule-store';
 import {
   CursorSchema,
   decodeCursor,

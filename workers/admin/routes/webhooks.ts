@@ -6,15 +6,27 @@ import { assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import { ApiError } from '../problem';
 import { defineRoute } from '../route';
-import { writeAuditNote } from '../schedule-store';
+import { writeAuditNote } from '../../../shared/store';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
 import { toHex } from '../tokens-crypto';
 
 // ---- schemas --------------------------------------------------------------------------------
 
+/** http: is only for this machine (the local stack, tests); anything that leaves it must be TLS. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
 const UrlSchema = z
   .url({ protocol: /^https?$/, error: 'an http(s) URL' })
-  .max(2000);
+  .max(2000)
+  .superRefine((raw, ctx) => {
+    if (!URL.canParse(raw)) return; // already refused by z.url()
+    const url = new URL(raw);
+    // Credentials in the URL would be stored in plain text, listed to every writer and written to the audit log.
+    if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
+    if (url.protocol === 'http:' && !isLoopback(url.hostname)) ctx.addIssue({ code: 'custom', message: 'must be https: (http: only for localhost / 127.0.0.0/8 / [::1])' });
+  });
 
 const CreateBody = z.strictObject({
   url: UrlSchema,

@@ -1,7 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import { featureFlagOverrides, featureFlags, type Db } from '../../shared/db';
-import { valueMatchesType, type FlagType } from '../../shared/engine';
-import { ApiError } from './problem';
+import { featureFlagOverrides, featureFlags, type Db } from '../db';
+import { valueMatchesType, type FlagType } from '../engine';
+import { ApiError } from '../http/problem';
 
 /**
  * The flag and override rows as the admin routes change them. Every write here is audited and

@@ -1,15 +1,15 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
-import { featureFlagValues, flagSchedules, rollouts, type AuditLevel, type Db, type RampBaseline, type Stickiness } from '../../shared/db';
-import type { FlagType } from '../../shared/engine';
-import type { LayerName } from '../../shared/snapshot';
-import { layerOf } from '../../shared/snapshot/publish';
-import { assertValueType, deleteOrgValue, findOrgValue, putOrgValue, requireFlag, updateSystemFlag, type FlagRow } from './flag-store';
-import { ApiError } from './problem';
+import { flagSchedules, rollouts, type Db, type RampBaseline, type Stickiness } from '../db';
+import type { FlagType } from '../engine';
+import type { LayerName } from '../snapshot';
+import { layerOf } from '../snapshot/publish';
+import { ApiError } from '../http/problem';
+import { assertValueType, deleteOrgValue, findOrgValue, putOrgValue, requireFlag, updateSystemFlag, type FlagRow } from './flags';
 
 /**
  * Scheduled changes and ramps over the flag store: what a schedule or a ramp step changes, checked
  * when it is created (admin API) and again when it is applied (cron pass, workers/cron/schedules.ts).
- * Both go through flag-store.ts, so the triggers audit the change at the level it touches.
+ * Both go through ./flags.ts, so the triggers audit the change at the level it touches.
  * Hono-free: everything takes a transaction (`Db`) that `withRls` opened.
  */
 
@@ -101,27 +101,6 @@ export async function restoreBaseline(tx: Db, ramp: RampRow): Promise<LayerName>
     else await putOrgValue(tx, ramp.featureKey, ramp.orgId, baseline.org);
   }
   return layerOf(ramp.orgId);
-}
-
-/**
- * A bookkeeping audit row (levels schedule, rollout, webhook): these are not flag rows, so no
- * trigger writes them. Actor, reason and request id come from the transaction's RLS context.
- */
-export async function writeAuditNote(
-  tx: Db,
-  note: { level: AuditLevel; featureKey: string | null; orgId: string | null; target: string; oldValue: unknown; newValue: unknown },
-): Promise<void> {
-  await tx.insert(featureFlagValues).values({
-    featureKey: note.featureKey,
-    orgId: note.orgId,
-    level: note.level,
-    target: note.target,
-    oldValue: note.oldValue,
-    newValue: note.newValue,
-    actor: sql`current_setting('app.actor', true)`,
-    reason: sql`nullif(current_setting('app.reason', true), '')`,
-    requestId: sql`nullif(current_setting('app.request_id', true), '')`,
-  });
 }
 
 /** The API's `Schedule`. */
