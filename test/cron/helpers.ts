@@ -1,5 +1,6 @@
 // The cron tests run against a database of their own (one per test file), so that what a pass
 // applies or reconciles there never races with other files' admin tests on the run's database.
+import { dropTestDatabase } from '../setup/drop-database';
 import type { Pool } from '@neondatabase/serverless';
 import { inject } from 'vitest';
 import { createPool } from '../../shared/db/client';
@@ -43,7 +44,7 @@ export async function startCronHarness(): Promise<CronHarness> {
     databaseUrl = url.toString();
     wsProxy = database.wsProxy;
     dispose = async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropTestDatabase(admin, name);
       await admin.end();
     };
   }

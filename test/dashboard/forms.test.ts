@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOTSTRAP_TOKEN, call, createFlag, mintRoleTokens, startHarness, unique, type Harness, type RoleTokens } from '../admin/helpers';
+import { startCronHarness, type CronHarness } from '../cron/helpers';
 import { Browser, textOfId } from './helpers';
 
 let h: Harness;
@@ -202,8 +203,22 @@ describe('audit and status pages', () => {
     expect(textOfId(bad.html, 'filter-orgId-error')).toBe('invalid orgId');
   });
 
+});
+
+describe('status page', () => {
+  // A database of its own: other files publish (and break KV on purpose) in the shared one.
+  let own: CronHarness;
+  let browser: Browser;
+  beforeAll(async () => {
+    own = await startCronHarness();
+    browser = new Browser(own);
+    await browser.signIn(BOOTSTRAP_TOKEN);
+  });
+  afterAll(() => own?.close());
+
   it('shows DB and KV versions per layer and says when nothing is pending', async () => {
-    const status = await admin.get('/status');
+    await createFlag(own, { type: 'boolean' });
+    const status = await browser.get('/status');
     expect(status.status).toBe(200);
     expect(status.html).toMatch(/<td class="key">global<\/td>/);
     expect(status.html).toContain('KV is up to date');

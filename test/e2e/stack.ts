@@ -1,6 +1,7 @@
 // Starts the real local stack for an end-to-end test file: the three Workers in workerd, one KV,
 // and a database of the file's own — in-memory PGlite, or (when the suite runs against real
 // Postgres) a fresh database in that server, dropped at close.
+import { dropTestDatabase } from '../setup/drop-database';
 import { resolve } from 'node:path';
 import { inject } from 'vitest';
 import { createPool } from '../../shared/db/client';
@@ -28,12 +29,12 @@ export async function startTestStack(options: Pick<StackOptions, 'adminToken' | 
       ...stack,
       async close() {
         await stack.close();
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await dropTestDatabase(admin, name);
         await admin.end();
       },
     };
   } catch (error) {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await dropTestDatabase(admin, name).catch(() => {});
     await admin.end();
     throw error;
   }

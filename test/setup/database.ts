@@ -3,6 +3,7 @@
 // - DATABASE_URL set: a throw-away database `cmis_test_<random>` in that server, dropped at teardown.
 // - otherwise: in-memory PGlite.
 // Tests read it with `inject('database')` (see test/node/db/helpers.ts).
+import { dropTestDatabase } from './drop-database';
 import type { TestProject } from 'vitest/node';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
@@ -37,7 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     url.pathname = `/${name}`;
     databaseUrl = url.toString();
     dropDatabase = async () => {
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropTestDatabase(admin, name);
       await admin.end();
     };
   } else {

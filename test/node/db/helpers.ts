@@ -1,5 +1,6 @@
 // Shared by the database tests: pools on the run's database (test/setup/database.ts) and fresh
 // empty databases for migration tests, all through the Neon driver + bridge.
+import { dropTestDatabase } from '../../setup/drop-database';
 import { randomUUID } from 'node:crypto';
 import type { Pool } from '@neondatabase/serverless';
 import { inject } from 'vitest';
@@ -51,7 +52,7 @@ export async function freshDatabase(): Promise<FreshDatabase> {
     pool,
     async close() {
       await pool.end();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await dropTestDatabase(admin, name);
       await admin.end();
     },
   };
