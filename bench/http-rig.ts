@@ -10,7 +10,7 @@ import { Miniflare, convertV4MiniflareOptions, type MiniflareOptions } from 'min
 import { SourceStateSchema, buildLayers, evaluateKeyKey, globalLayerKey, orgLayerKey } from '../shared/snapshot';
 import { bundleWorkers } from '../scripts/stack/build';
 import { freePort } from '../scripts/stack/ports';
-import { sha256Hex } from '../scripts/stack/tokens';
+import { sha256Hex } from '../shared/tokens';
 import { COMPATIBILITY_DATE } from '../scripts/stack/workers';
 import { ROOT } from './lib';
 
@@ -85,7 +85,7 @@ export async function startRig(evaluate: Record<string, string>, vars: Record<st
     const layers = buildLayers(SourceStateSchema.parse(cascade.state), { version: 1, generatedAt: Date.now() });
     await kv.put(globalLayerKey, JSON.stringify(layers.global));
     for (const [orgId, layer] of Object.entries(layers.orgs)) await kv.put(orgLayerKey(orgId), JSON.stringify(layer));
-    await kv.put(evaluateKeyKey(sha256Hex(BENCH_EVAL_KEY)), JSON.stringify({ id: 'bench', name: 'bench (global)' }));
+    await kv.put(evaluateKeyKey(await sha256Hex(BENCH_EVAL_KEY)), JSON.stringify({ id: 'bench', name: 'bench (global)' }));
   } catch (err) {
     await mf.dispose().catch(() => {});
     throw err;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MetricsCollector } from '../shared/metrics';
 import { buildLayers, evaluateKeyKey, globalLayerKey, orgLayerKey, SourceStateSchema } from '../shared/snapshot';
-import { sha256Hex } from '../workers/evaluate/auth';
+import { sha256Hex } from '../shared/tokens';
 import { createEvaluateApp } from '../workers/evaluate/app';
 import type { Env } from '../workers/evaluate/env';
 import cascade from '../test/vectors/cascade.json' with { type: 'json' };

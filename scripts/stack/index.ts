@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
 import { bundleWorkers, type WorkerName } from './build';
 import { startWorkers } from './workers';
-import { newToken, sha256Hex } from './tokens';
+import { generateToken, sha256Hex } from '../../shared/tokens';
 import { checkReachable, startLocalDatabase } from '../db/local';
 import { migrate } from '../db/migrate';
 import { seedDefaults } from '../db/seed';
@@ -70,8 +70,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const scripts = await bundleWorkers(options.root);
     const generatedTokens = !options.adminToken || !options.evalKey;
-    const adminToken = options.adminToken || newToken('cmf_admin');
-    const evalKey = options.evalKey || newToken('cmf_eval');
+    const adminToken = options.adminToken || generateToken('system_admin');
+    const evalKey = options.evalKey || generateToken('evaluate');
     mf = await startWorkers({
       scripts,
       ports: options.ports,
@@ -88,7 +88,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     const started = mf;
     const kv = () => started.getKVNamespace('FLAGS_KV', 'evaluate') as unknown as Promise<KVNamespace>;
-    await (await kv()).put(evaluateKeyKey(sha256Hex(evalKey)), JSON.stringify({ id: 'bootstrap', orgId: null, name: 'bootstrap (FLAGS_EVAL_KEY)' }));
+    await (await kv()).put(evaluateKeyKey(await sha256Hex(evalKey)), JSON.stringify({ id: 'bootstrap', name: 'bootstrap (FLAGS_EVAL_KEY)' }));
     // Until the admin API and the cron reconciler publish on their own, start from a KV that matches the database.
     const publishPool = createPool({ databaseUrl: db.databaseUrl, wsProxy: db.wsProxy, max: 1, idleTimeoutMillis: 1000 });
     try {

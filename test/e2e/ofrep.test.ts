@@ -4,7 +4,7 @@ import { OFREPProvider } from '@openfeature/ofrep-provider';
 import { OpenFeature, type Client, type EvaluationContext, type EvaluationDetails, type JsonValue } from '@openfeature/server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../scripts/stack';
-import { sha256Hex } from '../../scripts/stack/tokens';
+import { sha256Hex } from '../../shared/tokens';
 import type { EvalContext } from '../../shared/engine';
 import { SourceStateSchema, buildLayers, evaluateKeyKey, globalLayerKey, orgLayerKey } from '../../shared/snapshot';
 import cascade from '../vectors/cascade.json';
@@ -73,7 +73,7 @@ describe('OFREP through @openfeature/server-sdk + @openfeature/ofrep-provider', 
     const layers = buildLayers(SourceStateSchema.parse(cascade.state), { version: 3, generatedAt: Date.now() });
     await kv.put(globalLayerKey, JSON.stringify(layers.global));
     for (const [orgId, layer] of Object.entries(layers.orgs)) await kv.put(orgLayerKey(orgId), JSON.stringify(layer));
-    await kv.put(evaluateKeyKey(sha256Hex(ORG_KEY)), JSON.stringify({ id: 'e2e-org-a', orgId: 'org-a', name: 'e2e org-a' }));
+    await kv.put(evaluateKeyKey(await sha256Hex(ORG_KEY)), JSON.stringify({ id: 'e2e-org-a', orgId: 'org-a', name: 'e2e org-a' }));
     const details = await client.getBooleanDetails('platform.meta.enabled', false, { orgId: 'org-a' });
     expect(details).toMatchObject({ value: true, reason: 'TARGETING_MATCH' });
   });

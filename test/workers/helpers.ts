@@ -1,7 +1,7 @@
 import cascade from '../vectors/cascade.json';
 import type { EvalContext } from '../../shared/engine';
 import { SourceStateSchema, buildLayers, evaluateKeyKey, globalLayerKey, orgLayerKey, type SnapshotLayers } from '../../shared/snapshot';
-import { sha256Hex } from '../../workers/evaluate/auth';
+import { sha256Hex } from '../../shared/tokens';
 
 export { cascade };
 
@@ -30,7 +30,7 @@ export async function putLayers(kv: KvPut, layers: SnapshotLayers): Promise<void
   for (const [orgId, layer] of Object.entries(layers.orgs)) await kv.put(orgLayerKey(orgId), JSON.stringify(layer));
 }
 
-export async function putKey(kv: KvPut, token: string, record: { id: string; orgId?: string | null; name: string }): Promise<void> {
+export async function putKey(kv: KvPut, token: string, record: { id: string; orgId?: string; name: string }): Promise<void> {
   await kv.put(evaluateKeyKey(await sha256Hex(token)), JSON.stringify(record));
 }
 

@@ -11,7 +11,7 @@ beforeAll(async () => {
   await putKey(env.FLAGS_KV, GLOBAL_KEY, { id: 'k-global', name: 'global' });
   await putKey(env.FLAGS_KV, ORG_A_KEY, { id: 'k-org-a', orgId: 'org-a', name: 'org-a app' });
   // The shape the local stack writes for its bootstrap key.
-  await putKey(env.FLAGS_KV, BOOTSTRAP_KEY, { id: 'bootstrap', orgId: null, name: 'bootstrap' });
+  await putKey(env.FLAGS_KV, BOOTSTRAP_KEY, { id: 'bootstrap', name: 'bootstrap' });
 });
 
 const get = (path: string, headers: Record<string, string> = bearer(GLOBAL_KEY)) => SELF.fetch(base + path, { headers });

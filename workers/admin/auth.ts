@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './env';
 import { withTimeout } from './db';
 import { ApiError } from './problem';
-import { sameSecret, sha256, toHex, type TokenRole } from './tokens-crypto';
+import { sameSecret, sha256Hex, type TokenRole } from '../../shared/tokens';
 
 export type Role = TokenRole;
 
@@ -68,7 +68,7 @@ export async function callerForToken(c: Context<AppEnv>, token: string): Promise
   if (bootstrap && (await sameSecret(token, bootstrap))) return bootstrapCaller();
   // Malformed tokens never cost a database round trip.
   if (!TOKEN_SHAPE.test(token)) throw unauthorized('Invalid or revoked token.');
-  return storedTokenCaller(c, toHex(await sha256(token)));
+  return storedTokenCaller(c, await sha256Hex(token));
 }
 
 /**
@@ -77,7 +77,7 @@ export async function callerForToken(c: Context<AppEnv>, token: string): Promise
  */
 export async function callerForTokenHash(c: Context<AppEnv>, hashHex: string): Promise<Caller> {
   const bootstrap = c.get('config').FLAGS_ADMIN_TOKEN;
-  if (bootstrap && (await sameSecret(hashHex, toHex(await sha256(bootstrap))))) return bootstrapCaller();
+  if (bootstrap && (await sameSecret(hashHex, await sha256Hex(bootstrap)))) return bootstrapCaller();
   if (!/^[0-9a-f]{64}$/.test(hashHex)) throw unauthorized('Invalid or revoked token.');
   return storedTokenCaller(c, hashHex);
 }

@@ -1,3 +1,4 @@
+import { problemBody } from '../../shared/http/problem';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
@@ -18,7 +19,7 @@ export default {
         return Response.json(await runCronPass(env, Date.now()));
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
-        return Response.json({ type: 'about:blank', title: 'Cron pass failed', status: 500, detail }, {
+        return Response.json(problemBody(500, { detail: `Cron pass failed: ${detail}` }), {
           status: 500,
           headers: { 'content-type': 'application/problem+json' },
         });

@@ -71,10 +71,8 @@ export function createEvaluateApp(options: EvaluateRuntimeOptions = {}): Hono<Ap
 
   const auth = requireEvaluateKey(runtime.keys, runtime.clock);
   const flushMetrics = flushMetricsAfter((env) => runtime.metrics(env), runtime.clock);
-  app.use('/v1/*', flushMetrics);
-  app.use('/ofrep/*', flushMetrics);
-  app.use('/v1/*', auth);
-  app.use('/ofrep/*', auth);
+  app.use('/v1/*', flushMetrics, auth);
+  app.use('/ofrep/*', flushMetrics, auth);
   app.route('/v1', v1Routes(runtime));
   app.route('/ofrep/v1', ofrepRoutes(runtime));
 

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../../shared/http/problem';
+import { sha256Hex } from '../../shared/tokens';
 import { EvaluateKeyRecordSchema, evaluateKeyKey, type EvaluateKeyRecord } from '../../shared/snapshot';
 import type { AppEnv } from './env';
 
@@ -27,25 +28,12 @@ interface CachedKey {
   expiresAt: number;
 }
 
-/** Lower-case hex SHA-256, the form `key:v1:<hex>` is stored under. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  let hex = '';
-  for (let i = 0; i < digest.length; i++) hex += digest[i]!.toString(16).padStart(2, '0');
-  return hex;
-}
-
-/** Older writers stored `orgId: null` for a global key; the schema wants it absent. */
 function decodeRecord(text: string): EvaluateKeyRecord | null {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     return null;
-  }
-  if (typeof json === 'object' && json !== null && (json as { orgId?: unknown }).orgId === null) {
-    const { orgId: _ignored, ...rest } = json as Record<string, unknown>;
-    json = rest;
   }
   const parsed = EvaluateKeyRecordSchema.safeParse(json);
   return parsed.success ? parsed.data : null;

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv } from '../env';
-import { sameSecret } from '../tokens-crypto';
+import { sameSecret } from '../../../shared/tokens';
 import { base64url, cookieName, cookieOptions, hmac, randomId, sessionOf, sessionSecret, type DashEnv } from './session';
 import { renderError } from './layout';
 

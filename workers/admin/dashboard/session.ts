@@ -3,7 +3,7 @@ import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { callerForTokenHash } from '../auth';
 import type { AppEnv } from '../env';
 import { ApiError } from '../problem';
-import { sha256, toHex } from '../tokens-crypto';
+import { sha256Hex } from '../../../shared/tokens';
 
 /**
  * Dashboard sessions. The cookie is HMAC-signed (hono's signed cookies) and holds
@@ -78,7 +78,7 @@ export function cookieOptions(c: Context, maxAge: number) {
 }
 
 export async function startSession(c: Context<AppEnv>, token: string): Promise<Session> {
-  const session: Session = { sid: randomId(), ref: toHex(await sha256(token)), exp: Date.now() + SESSION_TTL_SECONDS * 1000 };
+  const session: Session = { sid: randomId(), ref: await sha256Hex(token), exp: Date.now() + SESSION_TTL_SECONDS * 1000 };
   const value = base64url(new TextEncoder().encode(JSON.stringify(session)));
   await setSignedCookie(c, cookieName(c, 'cmf_session'), value, await sessionSecret(c), cookieOptions(c, SESSION_TTL_SECONDS));
   return session;

@@ -7,7 +7,7 @@ import { inTransaction } from '../db';
 import { ApiError } from '../problem';
 import { defineRoute } from '../route';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
-import { generateToken, sha256, tokenHint, toHex } from '../tokens-crypto';
+import { generateToken, sha256, tokenHint, toHex } from '../../../shared/tokens';
 
 // ---- schemas --------------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import { ApiError } from '../problem';
 import { defineRoute } from '../route';
 import { writeAuditNote } from '../../../shared/store';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
-import { toHex } from '../tokens-crypto';
+import { toHex } from '../../../shared/tokens';
 
 // ---- schemas --------------------------------------------------------------------------------
 

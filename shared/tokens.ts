@@ -1,4 +1,8 @@
-/** Token material: generation, hashing and the constant-time comparison of the bootstrap token. */
+/**
+ * Token material, shared by the admin Worker (issuing, sign-in), the evaluate Worker (key lookup) and
+ * the local stack (bootstrap tokens): generation, hashing and the constant-time comparison. Web Crypto
+ * only, so it runs in workerd and in Node alike.
+ */
 
 export type TokenRole = 'system_admin' | 'org_admin' | 'viewer' | 'evaluate';
 
@@ -23,6 +27,11 @@ export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
 }
 
+/** Lower-case hex SHA-256: the form tokens are stored under (`api_tokens`, KV `key:v1:<hex>`). */
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(await sha256(text));
+}
+
 /** A new secret: recognisable prefix + 32 random bytes, base64url. Shown once, never stored. */
 export function generateToken(role: TokenRole): string {
   const bytes = new Uint8Array(32);
@@ -42,9 +51,4 @@ export async function sameSecret(given: string, expected: string): Promise<boole
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
   return diff === 0;
-}
-
-/** KV record of an evaluate key, read by the evaluate Worker: `key:v1:<sha256hex>`. */
-export function evaluateKeyKvKey(hashHex: string): string {
-  return `key:v1:${hashHex}`;
 }
