@@ -10,7 +10,6 @@ import { seedDefaults } from '../db/seed';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
 import { evaluateKeyKey } from '../../shared/snapshot/keys';
-import { publishAllAtStart } from './publish-at-start';
 
 export interface StackOptions {
   root: string;
@@ -89,21 +88,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const started = mf;
     const kv = () => started.getKVNamespace('FLAGS_KV', 'evaluate') as unknown as Promise<KVNamespace>;
     await (await kv()).put(evaluateKeyKey(await sha256Hex(evalKey)), JSON.stringify({ id: 'bootstrap', name: 'bootstrap (FLAGS_EVAL_KEY)' }));
-    // Until the admin API and the cron reconciler publish on their own, start from a KV that matches the database.
-    const publishPool = createPool({ databaseUrl: db.databaseUrl, wsProxy: db.wsProxy, max: 1, idleTimeoutMillis: 1000 });
-    try {
-      const outcomes = await publishAllAtStart(publishPool, await kv());
-      const failed = outcomes.filter((o) => !o.ok);
-      log(`published ${outcomes.length - failed.length} snapshot layer(s) to KV${failed.length ? `, ${failed.length} failed: ${failed.map((o) => `${o.layer} (${o.error})`).join(', ')}` : ''}`);
-    } finally {
-      await publishPool.end();
-    }
-
     const urls = {
       admin: `http://${host}:${options.ports.admin}`,
       evaluate: `http://${host}:${options.ports.evaluate}`,
       cron: `http://${host}:${options.ports.cron}`,
     };
+    // KV may be new (in memory, or .data/kv removed) while Postgres says every layer is published:
+    // rebuild it the way an operator would after a rollback, through the admin API's republish.
+    const republish = await fetch(`${urls.admin}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'x-change-reason': 'local stack start' },
+    });
+    if (!republish.ok) throw new Error(`publishing the snapshot at start failed: ${republish.status} ${await republish.text()}`);
+    const published = (await republish.json()) as { publish: string; layers: unknown[] | number };
+    log(`published ${Array.isArray(published.layers) ? published.layers.length : published.layers} snapshot layer(s) to KV (${published.publish})`);
+
     return {
       urls,
       adminToken,
