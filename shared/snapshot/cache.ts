@@ -51,6 +51,8 @@ interface Slot<T> {
   checkedAt: number;
   /** True once one read succeeded: from then on there is a last good copy. */
   loaded: boolean;
+  /** The Layers last handed out for this slot, reused while the values it holds are current (no allocation per request). */
+  composed?: Layers;
 }
 
 const EMPTY_SLOT_BYTES = 128;
@@ -76,6 +78,8 @@ export class LayerCache {
   private readonly global: Slot<GlobalLayer> = newSlot(globalLayerKey);
   private readonly orgs = new Map<string, Slot<OrgLayer>>();
   private orgBytes = 0;
+  /** The org asked for last: already at the newest end of the LRU order. */
+  private newest: string | undefined;
 
   constructor(settings: Partial<LayerCacheSettings> = {}, onError: ReadErrorListener = () => {}) {
     this.settings = { ...DEFAULT_LAYER_CACHE, ...settings };
@@ -133,11 +137,12 @@ export class LayerCache {
       this.orgs.set(orgId, slot);
       this.orgBytes += slot.bytes;
       this.evict(slot);
-    } else {
-      // Map order is the LRU order: move to the newest end.
+    } else if (orgId !== this.newest) {
+      // Map order is the LRU order: move to the newest end (already there when the same org asks again).
       this.orgs.delete(orgId);
       this.orgs.set(orgId, slot);
     }
+    this.newest = orgId;
     return slot;
   }
 
@@ -210,7 +215,10 @@ function orgIdOf(slot: Slot<unknown>): string {
 
 function compose(global: Slot<GlobalLayer>, org: Slot<OrgLayer> | null): Layers | null {
   if (!global.loaded || global.value === null) return null;
-  if (org === null) return { global: global.value, org: null };
-  if (!org.loaded) return null;
-  return { global: global.value, org: org.value };
+  const slot = org ?? global;
+  if (!slot.loaded) return null;
+  const orgValue = org === null ? null : org.value;
+  const last = slot.composed;
+  if (last !== undefined && last.global === global.value && last.org === orgValue) return last;
+  return (slot.composed = { global: global.value, org: orgValue });
 }

@@ -88,13 +88,15 @@ export class KeyCache {
   }
 }
 
-/** The presented key: `Authorization: Bearer <key>` first, else `X-API-Key`. */
-export function presentedKey(authorization: string | undefined, apiKey: string | undefined): string | undefined {
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The presented key: `Authorization: Bearer <key>` first, else `X-API-Key` (read only when needed). */
+export function presentedKey(authorization: string | undefined, apiKey: () => string | undefined): string | undefined {
   if (authorization !== undefined) {
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    const match = BEARER.exec(authorization);
     if (match) return match[1];
   }
-  const trimmed = apiKey?.trim();
+  const trimmed = apiKey()?.trim();
   return trimmed ? trimmed : undefined;
 }
 
@@ -104,7 +106,7 @@ export function presentedKey(authorization: string | undefined, apiKey: string |
  */
 export function requireEvaluateKey(keys: KeyCache, clock: () => number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const token = presentedKey(c.req.header('Authorization'), c.req.header('X-API-Key'));
+    const token = presentedKey(c.req.header('Authorization'), () => c.req.header('X-API-Key'));
     if (token === undefined) {
       c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate"');
       throw new ApiError(401, { detail: 'An evaluate key is required (Authorization: Bearer <key> or X-API-Key).', slug: 'unauthorized' });

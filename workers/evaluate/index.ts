@@ -1,4 +1,6 @@
-import { app } from './app';
+import { createEvaluateWorker } from './app';
 import type { Env } from './env';
 
-export default { fetch: app.fetch } satisfies ExportedHandler<Env>;
+const worker = createEvaluateWorker();
+
+export default { fetch: worker.fetch } satisfies ExportedHandler<Env>;

@@ -1,4 +1,4 @@
-import type { Context, MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import { DEFAULT_METRICS, MetricsCollector, type MetricsSettings } from '../../shared/metrics';
 import type { AppEnv, Env } from './env';
 
@@ -26,25 +26,30 @@ export function metricsSettingsOf(env: Partial<Env> | undefined): MetricsSetting
   };
 }
 
+/** The part of an execution context a flush needs. */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
 /** Runs after the response is built: when a flush is due, it happens in `waitUntil`, a tick later. */
 export function flushMetricsAfter(metricsOf: (env: Env) => MetricsCollector | null, clock: () => number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     await next();
-    scheduleFlush(c, metricsOf(c.env), clock());
+    let ctx: WaitUntil | undefined;
+    try {
+      ctx = c.executionCtx;
+    } catch {
+      ctx = undefined; // no execution context (app.request in tests): the counts wait for a request that has one
+    }
+    scheduleFlush(ctx, c.env, metricsOf(c.env), clock());
   };
 }
 
-function scheduleFlush(c: Context<AppEnv>, metrics: MetricsCollector | null, nowMs: number): void {
-  if (metrics === null || !metrics.due(nowMs)) return;
-  let waitUntil: (promise: Promise<unknown>) => void;
-  try {
-    const ctx = c.executionCtx;
-    waitUntil = ctx.waitUntil.bind(ctx);
-  } catch {
-    return; // no execution context (app.request in tests): the counts wait for a request that has one
-  }
+/** After a response: when a flush is due, drain the counts to the EVENTS queue in `waitUntil`, a tick later. */
+export function scheduleFlush(ctx: WaitUntil | undefined, env: Env, metrics: MetricsCollector | null, nowMs: number): void {
+  if (ctx === undefined || metrics === null || !metrics.due(nowMs)) return;
   metrics.begin();
-  const queue = c.env.EVENTS;
+  const queue = env.EVENTS;
   // The timer moves draining and sending past the return of the response.
-  waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(() => metrics.flush(queue)));
+  ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(() => metrics.flush(queue)));
 }

@@ -1,4 +1,5 @@
 import type { Layers } from '../../shared/engine';
+import type { Answer } from './answer';
 import { MetricsCollector } from '../../shared/metrics';
 import { KeyCache } from './auth';
 import { settingsOf, type Env } from './env';
@@ -44,4 +45,10 @@ export function createRuntime(options: EvaluateRuntimeOptions = {}): EvaluateRun
       return metrics;
     },
   };
+}
+
+/** Runs `then` over an org's layers: synchronously when they are cached and fresh (no extra turn on the hot path). */
+export function withLayers(runtime: EvaluateRuntime, env: Env, orgId: string | undefined, then: (layers: Layers | null) => Answer): Answer | Promise<Answer> {
+  const pending = runtime.layers(env, orgId);
+  return pending instanceof Promise ? pending.then(then) : then(pending);
 }

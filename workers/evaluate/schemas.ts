@@ -130,12 +130,13 @@ export function describeErrors(errors: FieldError[]): string {
   return errors.map((e) => `${e.path}: ${e.message}`).join('; ');
 }
 
-/** The JSON of a request body, `{}` when empty; `ok: false` when it is not JSON (400 / PARSE_ERROR). */
+/** The JSON of a request body, `{}` when empty (or only whitespace); `ok: false` when it is not JSON (400 / PARSE_ERROR). */
 export function parseJsonBody(text: string): { ok: true; value: unknown } | { ok: false; message: string } {
-  if (text.trim() === '') return { ok: true, value: {} };
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch (err) {
+    // Checked only after a failed parse: the common, non-empty body is not copied by trim().
+    if (text.trim() === '') return { ok: true, value: {} };
     return { ok: false, message: err instanceof Error ? err.message : 'invalid JSON' };
   }
 }

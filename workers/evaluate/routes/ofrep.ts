@@ -1,9 +1,11 @@
-import { sha256Hex } from '../../../shared/tokens';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { evaluate, evaluateAll, snapshotVersion, type EvalResult } from '../../../shared/engine';
+import type { EvaluateKeyRecord } from '../../../shared/snapshot';
+import { sha256Hex } from '../../../shared/tokens';
+import { JSON_UTF8, jsonAnswer, send, type Answer } from '../answer';
 import { scopedOrgId } from '../auth';
-import type { AppEnv } from '../env';
-import type { EvaluateRuntime } from '../runtime';
+import type { AppEnv, Env } from '../env';
+import { withLayers, type EvaluateRuntime } from '../runtime';
 import { OfrepBodySchema, describeErrors, fieldErrors, isFlagKey, parseJsonBody, quickOfrepContext, type RequestContext } from '../schemas';
 
 /**
@@ -19,8 +21,8 @@ type OfrepErrorCode = 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'FLAG_NOT_FOUND' | 'GE
 const NO_SNAPSHOT = 'No flag snapshot is available yet; use your default and retry shortly.';
 
 /** The context the engine reads; `targetingKey` is the user id. Result: the context or a 400 answer. */
-async function readContext(c: Context<AppEnv>): Promise<{ context: RequestContext } | { code: OfrepErrorCode; details: string }> {
-  const json = parseJsonBody(await c.req.text());
+function readContext(caller: EvaluateKeyRecord, text: string): { context: RequestContext } | { code: OfrepErrorCode; details: string } {
+  const json = parseJsonBody(text);
   if (!json.ok) return { code: 'PARSE_ERROR', details: `The body is not valid JSON: ${json.message}` };
   // A valid context (the common case) is checked without zod; anything else gets zod's error answer.
   let ctx: { targetingKey?: unknown; userId?: unknown; orgId?: unknown; platform?: unknown } | null | undefined = quickOfrepContext(json.value);
@@ -34,7 +36,7 @@ async function readContext(c: Context<AppEnv>): Promise<{ context: RequestContex
   if (targetingKey !== undefined && userId !== undefined && targetingKey !== userId) {
     return { code: 'INVALID_CONTEXT', details: 'context.targetingKey and context.userId differ' };
   }
-  const orgId = scopedOrgId(c.get('caller'), (ctx?.orgId as string | null | undefined) ?? undefined);
+  const orgId = scopedOrgId(caller, (ctx?.orgId as string | null | undefined) ?? undefined);
   return { context: { orgId, userId: targetingKey ?? userId, platform: (ctx?.platform as string | null | undefined) ?? undefined } };
 }
 
@@ -51,10 +53,10 @@ function failureOf(key: string, result: EvalResult): { key: string; errorCode: O
 }
 
 function success(key: string, result: EvalResult): Record<string, unknown> {
-  const out: Record<string, unknown> = { key, value: result.value, reason: result.reason };
-  if (result.variant !== undefined) out.variant = result.variant;
-  out.metadata = { source: result.source, version: result.version ?? '' };
-  return out;
+  const metadata = { source: result.source, version: result.version ?? '' };
+  return result.variant === undefined
+    ? { key, value: result.value, reason: result.reason, metadata }
+    : { key, value: result.value, reason: result.reason, variant: result.variant, metadata };
 }
 
 /** True when an `If-None-Match` list names `etag` (weak comparison, as RFC 9110 prescribes for it). */
@@ -79,53 +81,51 @@ async function bulkEtag(version: string, body: string): Promise<string> {
   return `"${version}-${(await sha256Hex(body)).slice(0, 24)}"`;
 }
 
+const RETRY_SOON = { 'Retry-After': '1' };
+
+/** `POST /ofrep/v1/evaluate/flags/:key`: one flag, context in the body. 403 (another org) is thrown as ApiError. */
+export function answerOfrepFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, key: string, text: string): Answer | Promise<Answer> {
+  const read = readContext(caller, text);
+  if ('code' in read) return jsonAnswer({ key, errorCode: read.code, errorDetails: read.details }, 400);
+  if (!isFlagKey(key)) return jsonAnswer({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `"${key}" is not a valid flag key.` }, 404);
+  const { context } = read;
+  return withLayers(runtime, env, context.orgId, (layers) => {
+    if (layers === null) return jsonAnswer({ key, errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
+    const now = runtime.clock();
+    const result = evaluate(layers, key, context, now);
+    runtime.metrics(env)?.record(key, context.orgId, result, now);
+    if (result.errorCode === undefined) return jsonAnswer(success(key, result));
+    const failure = failureOf(key, result);
+    return jsonAnswer(failure, failure.errorCode === 'FLAG_NOT_FOUND' ? 404 : 400);
+  });
+}
+
+/** `POST /ofrep/v1/evaluate/flags`: every live flag, with a strong ETag and 304 on `If-None-Match`. */
+export async function answerOfrepBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, text: string, ifNoneMatch: string | undefined): Promise<Answer> {
+  const read = readContext(caller, text);
+  if ('code' in read) return jsonAnswer({ errorCode: read.code, errorDetails: read.details }, 400);
+  const pending = runtime.layers(env, read.context.orgId);
+  const layers = pending instanceof Promise ? await pending : pending;
+  if (layers === null) return jsonAnswer({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
+  const now = runtime.clock();
+  const results = evaluateAll(layers, read.context, now);
+  runtime.metrics(env)?.recordAll(read.context.orgId, results, now);
+  const flags: Record<string, unknown>[] = [];
+  for (const key in results) {
+    const result = results[key]!;
+    flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
+  }
+  const body = JSON.stringify({ flags });
+  const etag = await bulkEtag(snapshotVersion(layers), body);
+  if (etagMatches(ifNoneMatch, etag)) return { status: 304, body: { text: null }, headers: { ETag: etag } };
+  return { status: 200, body: { text: body }, headers: { ETag: etag }, contentType: JSON_UTF8 };
+}
+
 export function ofrepRoutes(runtime: EvaluateRuntime): Hono<AppEnv> {
   const ofrep = new Hono<AppEnv>();
-
-  ofrep.post('/evaluate/flags/:key', async (c) => {
-    const key = c.req.param('key');
-    const read = await readContext(c);
-    if ('code' in read) return c.json({ key, errorCode: read.code, errorDetails: read.details }, 400);
-    if (!isFlagKey(key)) {
-      return c.json({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `"${key}" is not a valid flag key.` }, 404);
-    }
-    const pending = runtime.layers(c.env, read.context.orgId);
-    const layers = pending instanceof Promise ? await pending : pending;
-    if (layers === null) {
-      c.header('Retry-After', '1');
-      return c.json({ key, errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
-    }
-    const now = runtime.clock();
-    const result = evaluate(layers, key, read.context, now);
-    runtime.metrics(c.env)?.record(key, read.context.orgId, result, now);
-    if (result.errorCode === undefined) return c.json(success(key, result));
-    const failure = failureOf(key, result);
-    return c.json(failure, failure.errorCode === 'FLAG_NOT_FOUND' ? 404 : 400);
-  });
-
-  ofrep.post('/evaluate/flags', async (c) => {
-    const read = await readContext(c);
-    if ('code' in read) return c.json({ errorCode: read.code, errorDetails: read.details }, 400);
-    const pending = runtime.layers(c.env, read.context.orgId);
-    const layers = pending instanceof Promise ? await pending : pending;
-    if (layers === null) {
-      c.header('Retry-After', '1');
-      return c.json({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503);
-    }
-    const now = runtime.clock();
-    const results = evaluateAll(layers, read.context, now);
-    runtime.metrics(c.env)?.recordAll(read.context.orgId, results, now);
-    const flags: Record<string, unknown>[] = [];
-    for (const key in results) {
-      const result = results[key]!;
-      flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
-    }
-    const body = JSON.stringify({ flags });
-    const etag = await bulkEtag(snapshotVersion(layers), body);
-    c.header('ETag', etag);
-    if (etagMatches(c.req.header('If-None-Match'), etag)) return c.body(null, 304);
-    return c.body(body, 200, { 'Content-Type': 'application/json; charset=UTF-8' });
-  });
-
+  ofrep.post('/evaluate/flags/:key', async (c) => send(c, await answerOfrepFlag(runtime, c.env, c.get('caller'), c.req.param('key'), await c.req.text())));
+  ofrep.post('/evaluate/flags', async (c) =>
+    send(c, await answerOfrepBulk(runtime, c.env, c.get('caller'), await c.req.text(), c.req.header('If-None-Match'))),
+  );
   return ofrep;
 }
