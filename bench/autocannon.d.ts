@@ -26,6 +26,11 @@ declare module 'autocannon' {
       '2xx': number;
     }
   }
-  function autocannon(options: autocannon.Options, callback: (err: Error | null, result: autocannon.Result) => void): { stop(): void };
+  interface Instance {
+    stop(): void;
+    /** Every answer, with its response time in fractional ms (measured with process.hrtime). */
+    on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
+  }
+  function autocannon(options: autocannon.Options, callback: (err: Error | null, result: autocannon.Result) => void): autocannon.Instance;
   export default autocannon;
 }

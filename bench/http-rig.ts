@@ -18,20 +18,24 @@ export const BENCH_EVAL_KEY = 'cmf_eval_bench_0123456789abcdef';
 const KV_ID = 'bench-flags-kv';
 const QUEUE = 'bench-events';
 
-/** Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`. */
-export function bareWorkerOptions(port: number, name = 'bare'): Record<string, unknown> {
+/**
+ * Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`; `ignoreBody`
+ * makes it answer a POST without reading the body.
+ */
+export function bareWorkerOptions(port: number, name = 'bare', ignoreBody = false): Record<string, unknown> {
   return {
     name,
     modules: true,
     scriptPath: resolve(ROOT, 'bench/bare-worker.js'),
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: ['nodejs_compat'],
+    bindings: ignoreBody ? { IGNORE_BODY: '1' } : {},
     unsafeDirectSockets: [{ host: '127.0.0.1', port }],
   };
 }
 
 export interface Rig {
-  /** Base URL per Worker name: `bare` and every evaluate build. */
+  /** Base URL per Worker name: `bare`, `bare-ignores-body` and every evaluate build. */
   urls: Record<string, string>;
   evalKey: string;
   mf: Miniflare;
@@ -48,12 +52,14 @@ export async function bundleEvaluate(): Promise<string> {
  * the bindings of `[env.evaluate]`: KV, the EVENTS queue (metrics counting on, consumed by an acking
  * sink Worker as the cron Worker would), SNAPSHOT_MAX_AGE_MS=1000 as in the local stack.
  */
-export async function startRig(evaluate: Record<string, string>, vars: Record<string, string> = {}): Promise<Rig> {
+export async function startRig(evaluate: Record<string, string>, vars: Record<string, string> = {}, options: { inspectorPort?: number } = {}): Promise<Rig> {
   const urls: Record<string, string> = {};
   const workers: Record<string, unknown>[] = [];
-  const barePort = await freePort();
-  workers.push(bareWorkerOptions(barePort));
-  urls.bare = `http://127.0.0.1:${barePort}`;
+  for (const [name, ignoreBody] of [['bare', false], ['bare-ignores-body', true]] as const) {
+    const port = await freePort();
+    workers.push(bareWorkerOptions(port, name, ignoreBody));
+    urls[name] = `http://127.0.0.1:${port}`;
+  }
   for (const [name, scriptPath] of Object.entries(evaluate)) {
     const port = await freePort();
     urls[name] = `http://127.0.0.1:${port}`;
@@ -76,7 +82,7 @@ export async function startRig(evaluate: Record<string, string>, vars: Record<st
     compatibilityDate: COMPATIBILITY_DATE,
     queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 0 } },
   });
-  const v4 = { host: '127.0.0.1', port: 0, rootPath: ROOT, kvPersist: false, cachePersist: false, workers };
+  const v4 = { host: '127.0.0.1', port: 0, rootPath: ROOT, kvPersist: false, cachePersist: false, workers, ...options };
   const mf = new Miniflare(convertV4MiniflareOptions(v4 as never) as MiniflareOptions);
   try {
     await mf.ready;
@@ -106,7 +112,10 @@ export interface Segment {
   seconds: number;
   ok: number;
   errors: number;
+  /** autocannon's own percentiles (whole ms). */
   latency: { p50: number; p90: number; p99: number; max: number };
+  /** Response times of the 2xx answers in 10 µs buckets (see LATENCY_BUCKET_US), for sub-millisecond percentiles. */
+  histogram: Uint32Array;
   /** CPU time the server's workerd process used during the segment (ms), when its pid is known. */
   cpuMs?: number;
 }
@@ -138,9 +147,34 @@ export function evaluateTargets(label: string, base: string, evalKey: string, or
   ];
 }
 
+/** Width of a latency bucket; autocannon's own histogram keeps whole milliseconds, too coarse for "< 1 ms added". */
+export const LATENCY_BUCKET_US = 10;
+const LATENCY_BUCKETS = 20_000; // 200 ms; slower answers land in the last bucket
+
+/** Percentile (0..100) of a bucketed latency histogram, in ms (bucket upper bound). */
+export function histogramPercentile(histogram: Uint32Array, p: number): number {
+  let total = 0;
+  for (const n of histogram) total += n;
+  if (total === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * total);
+  let seen = 0;
+  for (let i = 0; i < histogram.length; i++) {
+    seen += histogram[i]!;
+    if (seen >= rank) return ((i + 1) * LATENCY_BUCKET_US) / 1000;
+  }
+  return (histogram.length * LATENCY_BUCKET_US) / 1000;
+}
+
+export function mergeHistograms(histograms: readonly Uint32Array[]): Uint32Array {
+  const out = new Uint32Array(LATENCY_BUCKETS);
+  for (const h of histograms) for (let i = 0; i < h.length; i++) out[i]! += h[i]!;
+  return out;
+}
+
 export function runAutocannon(target: Target, seconds: number, connections: number): Promise<Segment> {
+  const histogram = new Uint32Array(LATENCY_BUCKETS);
   return new Promise((resolvePromise, reject) => {
-    autocannon(
+    const instance = autocannon(
       { url: target.url, method: target.method, headers: target.headers, body: target.body, connections, duration: seconds, pipelining: 1 },
       (err: Error | null, result: autocannon.Result) => {
         if (err) return reject(err);
@@ -150,9 +184,14 @@ export function runAutocannon(target: Target, seconds: number, connections: numb
           ok: result['2xx'],
           errors: result.errors + result.timeouts + result.non2xx,
           latency: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
+          histogram,
         });
       },
     );
+    // responseTime is autocannon's hrtime measurement in fractional ms.
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+      if (statusCode >= 200 && statusCode < 300) histogram[Math.min(LATENCY_BUCKETS - 1, Math.floor((responseTime * 1000) / LATENCY_BUCKET_US))]! += 1;
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bucketOf, inRollout } from './bucket';
-import { evaluate, evaluateAll } from './evaluate';
+import { evaluate, evaluateAll, evaluateEach } from './evaluate';
 import type { EvalContext, GlobalLayer, Layers, OrgLayer } from './types';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -312,3 +312,39 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+describe('evaluateEach', () => {
+  const visit = (l: Layers, context: EvalContext | null | undefined, keys?: string[]) => {
+    const seen: [string, unknown][] = [];
+    evaluateEach(l, context, NOW, keys, (key, result) => seen.push([key, result]));
+    return seen;
+  };
+
+  it('visits exactly what evaluateAll records, in the same order', () => {
+    for (const context of [{ orgId: 'org-a', userId: 'u1' }, { userId: 7 } as unknown as EvalContext, null]) {
+      expect(visit(layers(), context)).toEqual(Object.entries(evaluateAll(layers(), context, NOW)));
+    }
+    expect(visit(layers(), { orgId: 'org-a' }, ['json.flag', 'nope', '__proto__'])).toEqual(
+      Object.entries(evaluateAll(layers(), { orgId: 'org-a' }, NOW, ['json.flag', 'nope', '__proto__'])),
+    );
+  });
+
+  it('visits a key named twice twice, and skips keys that are not strings', () => {
+    const seen = visit(layers(), {}, ['plain.flag', 7 as unknown as string, 'plain.flag']);
+    expect(seen.map(([key]) => key)).toEqual(['plain.flag', 'plain.flag']);
+  });
+
+  it('reads the flags of each new layer, not those of an earlier one', () => {
+    const first = layers();
+    expect(visit(first, {}).map(([key]) => key)).toEqual(Object.keys(first.global.flags));
+    const next = layers();
+    const { ['plain.flag']: _dropped, ...rest } = next.global.flags;
+    const smaller = { ...next, global: { ...next.global, flags: rest } } as Layers;
+    expect(visit(smaller, {}).map(([key]) => key)).toEqual(Object.keys(rest));
+  });
+
+  it('never calls back for layers it cannot read', () => {
+    expect(visit(null as unknown as Layers, {})).toEqual([]);
+    expect(visit({ global: { flags: 5 } } as unknown as Layers, {})).toEqual([]);
+  });
+});

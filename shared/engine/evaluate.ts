@@ -35,21 +35,47 @@ export function evaluateAll(
   keys?: readonly string[],
 ): Record<string, EvalResult> {
   const results = Object.create(null) as Record<string, EvalResult>;
+  evaluateEach(layers, context, nowMs, keys, (key, result) => {
+    results[key] = result;
+  });
+  return results;
+}
+
+/** Every live flag's key of a global layer, computed once per layer (layers are immutable). */
+const liveKeys = new WeakMap<object, readonly string[]>();
+
+function keysOf(flags: object): readonly string[] {
+  let keys = liveKeys.get(flags);
+  if (keys === undefined) liveKeys.set(flags, (keys = Object.keys(flags)));
+  return keys;
+}
+
+/**
+ * `evaluateAll` without the record: hands each key's result to `visit`, in order (a key requested
+ * twice is visited twice). For callers that turn results into something else (an HTTP answer, counts)
+ * and need no intermediate record. Never throws, unless `visit` does.
+ */
+export function evaluateEach(
+  layers: Layers,
+  context: EvalContext | null | undefined,
+  nowMs: number,
+  keys: readonly string[] | undefined,
+  visit: (key: string, result: EvalResult) => void,
+): void {
   let requested: readonly unknown[];
   let input: Prepared | ErrorCode;
   try {
     const global = globalOf(layers);
-    requested = Array.isArray(keys) ? keys : global === undefined ? [] : Object.keys(global.flags);
+    requested = Array.isArray(keys) ? keys : global === undefined ? [] : keysOf(global.flags);
     input = prepare(layers, context);
   } catch {
-    return results;
+    return;
   }
   for (let i = 0; i < requested.length; i++) {
     const key = requested[i];
     if (typeof key !== 'string') continue;
-    results[key] = typeof input === 'string' ? failure(input) : resolveGuarded(input, key, nowMs);
+    visit(key, typeof input === 'string' ? failure(input) : resolveGuarded(input, key, nowMs));
   }
-  return results;
 }
 
 function resolveGuarded(input: Prepared, key: string, nowMs: number): EvalResult {

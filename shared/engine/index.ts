@@ -20,7 +20,7 @@ export type {
   SystemRollout,
 } from './types';
 export { ERROR_CODES, FLAG_TYPES, REASONS, SOURCES, STICKINESS } from './types';
-export { evaluate, evaluateAll } from './evaluate';
+export { evaluate, evaluateAll, evaluateEach } from './evaluate';
 export { snapshotVersion } from './prepare';
 export { valueMatchesType } from './result';
 export { BUCKET_COUNT, bucketOf, inRollout } from './bucket';

@@ -125,6 +125,19 @@ describe('the hot path answers exactly as the Hono app', () => {
     expect((await expectSameAnswer(make, withoutLayers)).status).toBe(status);
   });
 
+  it('re-reads stale layers (a promise) and still answers as the app does', async () => {
+    let now = NOW;
+    const worker = createEvaluateWorker({ clock: () => now, metrics: null });
+    const make = get('/v1/flags/platform.meta.enabled?orgId=org-a');
+    const first = await snapshot(await worker.app.fetch(make(), env as Env, ctx));
+    now += 5_000; // past SNAPSHOT_MAX_AGE_MS (1 s), within the key cache (10 s): the next answer waits for KV
+    const pending = worker.hot(make(), env as Env, ctx);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await snapshot(await pending!)).toEqual(first);
+    const bulk = worker.hot(post('/v1/evaluate', { context: { orgId: 'org-a' } })(), env as Env, ctx);
+    expect((await bulk!).status).toBe(200);
+  });
+
   it('a request without X-Request-Id gets a fresh id either way; everything else is equal', async () => {
     const worker = createEvaluateWorker({ clock: () => NOW, metrics: null });
     const make = () => new Request(`${base}/v1/flags/platform.meta.enabled?orgId=org-a`, { headers: bearer(GLOBAL_KEY) });

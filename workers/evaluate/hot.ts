@@ -77,18 +77,34 @@ function queryOf(url: string): Record<string, string> {
   return query;
 }
 
-/** Largest body the hot path reads itself; larger or undeclared lengths go through Hono's body limit. */
+type Caller = NonNullable<ReturnType<EvaluateRuntime['keys']['peek']>>;
+
+/**
+ * The hot path over a runtime; `maxBodyBytes` is the largest declared body it reads itself (larger or
+ * undeclared lengths go through Hono's body limit).
+ */
 export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
-  const answer = async (route: Route, req: Request, env: Env, caller: NonNullable<ReturnType<typeof runtime.keys.peek>>): Promise<Answer> => {
-    const text = await req.text();
-    switch (route.kind) {
-      case 'bulk':
-        return answerBulk(runtime, env, caller, text);
-      case 'ofrep-flag':
-        return answerOfrepFlag(runtime, env, caller, route.key, text);
-      default:
-        return answerOfrepBulk(runtime, env, caller, text, req.headers.get('If-None-Match') ?? undefined);
+  const finish = (answer: Answer, requestId: string, env: Env, ctx: ExecutionContext | undefined): Response => {
+    const res = render(answer, requestId);
+    scheduleFlush(ctx, env, runtime.metrics(env), runtime.clock());
+    return res;
+  };
+
+  /** A POST route: one async step (the body), then the same route functions; errors become answers. */
+  const answerPost = async (route: Route, req: Request, env: Env, ctx: ExecutionContext | undefined, caller: Caller, requestId: string): Promise<Response> => {
+    let answer: Answer;
+    try {
+      const text = await req.text();
+      let pending: Answer | Promise<Answer>;
+      if (route.kind === 'bulk') pending = answerBulk(runtime, env, caller, text);
+      else if (route.kind === 'ofrep-flag') pending = answerOfrepFlag(runtime, env, caller, route.key, text);
+      else pending = answerOfrepBulk(runtime, env, caller, text, req.headers.get('If-None-Match') ?? undefined);
+      // No extra turn when the layers were cached.
+      answer = pending instanceof Promise ? await pending : pending;
+    } catch (err) {
+      answer = errorAnswer(err, requestId);
     }
+    return finish(answer, requestId, env, ctx);
   };
 
   /** The answer, or undefined when the request is left to the Hono app (nothing read, nothing changed). */
@@ -107,17 +123,17 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     if (caller == null) return undefined;
 
     const requestId = requestIdOf(headers);
-    const done = (result: Answer): Response => {
-      const res = render(result, requestId);
-      scheduleFlush(ctx, env, runtime.metrics(env), runtime.clock());
-      return res;
-    };
-    const failed = (err: unknown): Response => done(errorAnswer(err, requestId));
+    if (route.kind !== 'flag') return answerPost(route, req, env, ctx, caller, requestId);
+    let pending: Answer | Promise<Answer>;
     try {
-      const result = route.kind === 'flag' ? answerFlag(runtime, env, caller, route.key, queryOf(url)) : answer(route, req, env, caller);
-      return result instanceof Promise ? result.then(done, failed) : done(result);
+      pending = answerFlag(runtime, env, caller, route.key, queryOf(url));
     } catch (err) {
-      return failed(err);
+      return finish(errorAnswer(err, requestId), requestId, env, ctx);
     }
+    if (!(pending instanceof Promise)) return finish(pending, requestId, env, ctx);
+    return pending.then(
+      (answer) => finish(answer, requestId, env, ctx),
+      (err: unknown) => finish(errorAnswer(err, requestId), requestId, env, ctx),
+    );
   };
 }

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { evaluate, evaluateAll, snapshotVersion, type EvalResult } from '../../../shared/engine';
+import { evaluate, evaluateEach, snapshotVersion, type EvalResult } from '../../../shared/engine';
 import type { EvaluateKeyRecord } from '../../../shared/snapshot';
 import { sha256Hex } from '../../../shared/tokens';
 import { JSON_UTF8, jsonAnswer, send, type Answer } from '../answer';
@@ -108,13 +108,12 @@ export async function answerOfrepBulk(runtime: EvaluateRuntime, env: Env, caller
   const layers = pending instanceof Promise ? await pending : pending;
   if (layers === null) return jsonAnswer({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
   const now = runtime.clock();
-  const results = evaluateAll(layers, read.context, now);
-  runtime.metrics(env)?.recordAll(read.context.orgId, results, now);
+  const metrics = runtime.metrics(env);
   const flags: Record<string, unknown>[] = [];
-  for (const key in results) {
-    const result = results[key]!;
+  evaluateEach(layers, read.context, now, undefined, (key, result) => {
+    metrics?.record(key, read.context.orgId, result, now);
     flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
-  }
+  });
   const body = JSON.stringify({ flags });
   const etag = await bulkEtag(snapshotVersion(layers), body);
   if (etagMatches(ifNoneMatch, etag)) return { status: 304, body: { text: null }, headers: { ETag: etag } };

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { evaluate, evaluateAll, snapshotVersion, type EvalResult, type JsonValue } from '../../../shared/engine';
+import { evaluate, evaluateEach, snapshotVersion, type EvalResult, type JsonValue } from '../../../shared/engine';
 import { ApiError } from '../../../shared/http/problem';
 import type { EvaluateKeyRecord } from '../../../shared/snapshot';
 import { jsonAnswer, send, type Answer } from '../answer';
@@ -115,9 +115,11 @@ export function answerBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
       return jsonAnswer({ version: null, errorCode: 'GENERAL', detail: NO_SNAPSHOT, flags }, 200, NO_STORE);
     }
     const now = runtime.clock();
-    const results = evaluateAll(layers, context, now, requested);
-    runtime.metrics(env)?.recordAll(orgId, results, now);
-    for (const key in results) flags[key] = flagAnswer(results[key]!, fallback(key));
+    const metrics = runtime.metrics(env);
+    evaluateEach(layers, context, now, requested, (key, result) => {
+      metrics?.record(key, orgId, result, now);
+      flags[key] = flagAnswer(result, fallback(key));
+    });
     return jsonAnswer({ version: snapshotVersion(layers), flags });
   });
 }
