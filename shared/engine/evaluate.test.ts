@@ -320,9 +320,9 @@ describe('evaluateEach', () => {
     return seen;
   };
 
-  it('visits exactly what evaluateAll records, in the same order', () => {
+  it('visits every live flag in layer order with what evaluate() answers for it', () => {
     for (const context of [{ orgId: 'org-a', userId: 'u1' }, { userId: 7 } as unknown as EvalContext, null]) {
-      expect(visit(layers(), context)).toEqual(Object.entries(evaluateAll(layers(), context, NOW)));
+      expect(visit(layers(), context)).toEqual(Object.keys(fixture().global.flags).map((key) => [key, evaluate(layers(), key, context, NOW)]));
     }
     expect(visit(layers(), { orgId: 'org-a' }, ['json.flag', 'nope', '__proto__'])).toEqual(
       Object.entries(evaluateAll(layers(), { orgId: 'org-a' }, NOW, ['json.flag', 'nope', '__proto__'])),

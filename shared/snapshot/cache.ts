@@ -182,6 +182,8 @@ export class LayerCache {
   private store<T>(slot: Slot<T>, value: T | null, text: string | null, nowMs: number): void {
     const bytes = weightOf(text, slot.kvKey);
     if (!this.isGlobal(slot) && this.orgs.get(orgIdOf(slot)) === (slot as Slot<unknown>)) this.orgBytes += bytes - slot.bytes;
+    // A new global layer: no org slot may keep the old one alive through its composed Layers.
+    if (this.isGlobal(slot) && value !== slot.value) for (const org of this.orgs.values()) org.composed = undefined;
     slot.value = value;
     slot.text = text;
     slot.bytes = bytes;

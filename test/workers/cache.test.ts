@@ -139,6 +139,43 @@ describe('LayerCache', () => {
     expect(cache.stats().globalVersion).toBe(7);
   });
 
+  it('asking the same org again keeps the LRU order right (o1, o2, o2, o1, then o3 evicts o2)', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache({ ...settings, maxEntries: 2 });
+    for (const org of ['o1', 'o2', 'o2', 'o1']) await cache.layersFor(kv, org, 0);
+    await cache.layersFor(kv, 'o3', 1);
+    const reads = kv.reads;
+    cache.layersFor(kv, 'o1', 2);
+    expect(kv.reads).toBe(reads); // o1 was used last before o3: kept
+    await cache.layersFor(kv, 'o2', 2);
+    expect(kv.reads).toBe(reads + 1); // o2 was the least recently used: evicted
+  });
+
+  it('hands out the same Layers object while nothing changed, a new one when either layer did', async () => {
+    const kv = await seeded();
+    const cache = new LayerCache(settings);
+    const a1 = (await cache.layersFor(kv, 'org-a', 0))!;
+    const b1 = (await cache.layersFor(kv, 'org-b', 0))!;
+    expect(cache.layersFor(kv, 'org-a', 10)).toBe(a1);
+    expect(cache.layersFor(kv, undefined, 10)).toBe(cache.layersFor(kv, undefined, 20));
+
+    const next = cascadeLayers(8);
+    await kv.put(globalLayerKey, JSON.stringify(next.global));
+    const a2 = (await cache.layersFor(kv, 'org-a', 5000))!;
+    expect(a2).not.toBe(a1);
+    expect(a2.global.version).toBe(8);
+    expect(a2.org).toBe(a1.org); // the org text did not change
+    // org-b was not asked since: its next answer carries the new global layer too
+    const b2 = (await cache.layersFor(kv, 'org-b', 5000))!;
+    expect(b2).not.toBe(b1);
+    expect(b2.global).toBe(a2.global);
+
+    await kv.put(orgLayerKey('org-a'), JSON.stringify({ ...next.orgs['org-a']!, version: 9 }));
+    const a3 = (await cache.layersFor(kv, 'org-a', 10_000))!;
+    expect(a3).not.toBe(a2);
+    expect(a3.org?.version).toBe(9);
+  });
+
   it('bounds org entries by estimated bytes', async () => {
     const kv = await seeded();
     const globalBytes = JSON.stringify(cascadeLayers(7).global).length * 3;

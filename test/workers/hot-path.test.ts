@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MetricsCollector } from '../../shared/metrics';
 import { createEvaluateWorker } from '../../workers/evaluate/app';
 import type { Env } from '../../workers/evaluate/env';
 import { GLOBAL_KEY, ORG_A_KEY, bearer, cases, cascadeLayers, ofrepContext, putKey, putLayers, queryOf } from './helpers';
@@ -75,7 +76,7 @@ describe('the hot path answers exactly as the Hono app', () => {
 
   it.each([
     ['a valid single check', get('/v1/flags/campaign.creation.enabled?orgId=org-a&userId=u1&platform=meta'), 200],
-    ['a caller default as JSON', get('/v1/flags/no.such.flag?default=false'), 404],
+    ['an unknown flag, with a caller default → 404', get('/v1/flags/no.such.flag?default=false'), 404],
     ['an org key filling in its org', get('/v1/flags/platform.meta.enabled', bearer(ORG_A_KEY)), 200],
     ['X-API-Key instead of Bearer', get('/v1/flags/platform.meta.enabled?orgId=org-a', { 'X-API-Key': GLOBAL_KEY }), 200],
     ['a repeated query name (first wins)', get('/v1/flags/platform.meta.enabled?orgId=org-a&orgId=org-b'), 200],
@@ -87,8 +88,13 @@ describe('the hot path answers exactly as the Hono app', () => {
     ['an invalid platform → 422', get('/v1/flags/platform.meta.enabled?platform=myspace'), 422],
     ['an invalid key → 422', get('/v1/flags/Not_A_Key!'), 422],
     ['another org with an org key → 403', get('/v1/flags/platform.meta.enabled?orgId=org-b', bearer(ORG_A_KEY)), 403],
-    ['no X-Request-Id of the caller is kept when unsafe', get('/v1/flags/platform.meta.enabled', { ...bearer(GLOBAL_KEY), 'X-Request-Id': 'same-id' }), 200],
+    ['a value with "=" in it', get('/v1/flags/platform.meta.enabled?orgId=org-a&default=a=b=c'), 200],
+    ['empty pairs and a trailing &', get('/v1/flags/platform.meta.enabled?&&orgId=org-a&'), 200],
+    ['a pair without a name', get('/v1/flags/platform.meta.enabled?=x&orgId=org-a'), 200],
+    ['names of Object.prototype', get('/v1/flags/platform.meta.enabled?constructor=x&__proto__=y&toString=z&orgId=org-a'), 200],
+    ['a "?" inside a value', get('/v1/flags/platform.meta.enabled?orgId=org-a&default=why?'), 200],
     ['bulk: all flags', post('/v1/evaluate', { context: { orgId: 'org-a', userId: 'u1', platform: 'meta' } }), 200],
+    ['bulk: a flag named twice', post('/v1/evaluate', { flags: ['platform.meta.enabled', 'campaign.creation.enabled', 'platform.meta.enabled'] }), 200],
     ['bulk: named flags with defaults (zod path)', post('/v1/evaluate', { flags: ['no.such.flag', 'platform.meta.enabled'], defaults: { 'no.such.flag': 3 } }), 200],
     ['bulk: empty body', post('/v1/evaluate', ''), 200],
     ['bulk: whitespace body', post('/v1/evaluate', '  \n'), 200],
@@ -138,16 +144,56 @@ describe('the hot path answers exactly as the Hono app', () => {
     expect((await bulk!).status).toBe(200);
   });
 
-  it('a request without X-Request-Id gets a fresh id either way; everything else is equal', async () => {
+  it.each([
+    ['none', undefined],
+    ['empty', ''],
+    ['unsafe', 'bad id!'],
+    ['too long', 'x'.repeat(256)],
+  ])('X-Request-Id %s: a fresh id either way; everything else is equal', async (_name, sent) => {
     const worker = createEvaluateWorker({ clock: () => NOW, metrics: null });
-    const make = () => new Request(`${base}/v1/flags/platform.meta.enabled?orgId=org-a`, { headers: bearer(GLOBAL_KEY) });
+    const headers: Record<string, string> = { ...bearer(GLOBAL_KEY), ...(sent === undefined ? {} : { 'X-Request-Id': sent }) };
+    const make = () => new Request(`${base}/v1/flags/platform.meta.enabled?orgId=org-a`, { headers });
     const viaApp = await snapshot(await worker.app.fetch(make(), env as Env, ctx));
     const viaHot = await snapshot(await worker.hot(make(), env as Env, ctx)!);
     const id = (s: typeof viaApp) => s.headers.find(([name]) => name === 'x-request-id')?.[1];
     expect(id(viaHot)).toMatch(/^[0-9a-f-]{36}$/);
+    expect(id(viaApp)).toMatch(/^[0-9a-f-]{36}$/);
     expect(id(viaHot)).not.toBe(id(viaApp));
     const rest = (s: typeof viaApp) => ({ ...s, headers: s.headers.filter(([name]) => name !== 'x-request-id') });
     expect(rest(viaHot)).toEqual(rest(viaApp));
+  });
+
+  it('counts the same evaluations and schedules the same flushes as the app', async () => {
+    const requests = [
+      get('/v1/flags/platform.meta.enabled?orgId=org-a&userId=u1'),
+      get('/v1/flags/no.such.flag'),
+      post('/v1/evaluate', { context: { orgId: 'org-a' }, flags: ['platform.meta.enabled', 'platform.meta.enabled', 'campaign.creation.enabled'] }),
+      post('/v1/evaluate', { context: { orgId: 'org-b', userId: 'u2', platform: 'google' } }),
+      post('/ofrep/v1/evaluate/flags/campaign.creation.enabled', { context: { targetingKey: 'u1', orgId: 'org-a' } }),
+      post('/ofrep/v1/evaluate/flags', { context: { orgId: 'org-a' } }),
+    ];
+    const run = async (through: 'app' | 'hot', flushMs: number) => {
+      const metrics = new MetricsCollector({ flushMs });
+      const worker = createEvaluateWorker({ clock: () => NOW, metrics });
+      const flushes: Promise<unknown>[] = [];
+      const recording = { ...ctx, waitUntil: (promise: Promise<unknown>) => flushes.push(promise) } as unknown as ExecutionContext;
+      await (await worker.app.fetch(get('/v1/flags/platform.meta.enabled')(), env as Env, recording)).text(); // warm the caches
+      metrics.drain();
+      for (const make of requests) {
+        const res = through === 'app' ? await worker.app.fetch(make(), env as Env, recording) : await worker.hot(make(), env as Env, recording)!;
+        await res.text();
+      }
+      await Promise.all(flushes);
+      let n = 0;
+      return { counts: metrics.drain(() => `m${++n}`), flushes: flushes.length };
+    };
+    const app = await run('app', 60_000);
+    expect(app.counts.length).toBeGreaterThan(0);
+    expect(await run('hot', 60_000)).toEqual(app);
+    // flushMs 0: every answer schedules one flush, whichever door it came through
+    const appFlushes = (await run('app', 0)).flushes;
+    expect(appFlushes).toBeGreaterThan(0);
+    expect((await run('hot', 0)).flushes).toBe(appFlushes);
   });
 });
 
@@ -165,16 +211,29 @@ describe('what the hot path leaves to the Hono app', () => {
     ['a percent-encoded path', get('/v1/flags/platform%2Emeta.enabled')],
     ['an empty flag key', get('/v1/flags/')],
     ['a deeper path', get('/v1/flags/platform.meta.enabled/x')],
+    ['a trailing slash on a POST route', post('/v1/evaluate/', {})],
+    ['another case', get('/V1/flags/platform.meta.enabled')],
     ['HEAD', () => new Request(`${base}/v1/flags/platform.meta.enabled`, { method: 'HEAD', headers: bearer(GLOBAL_KEY) })],
     ['a preflight', () => new Request(`${base}/v1/flags/platform.meta.enabled`, { method: 'OPTIONS' })],
     ['/health', get('/health')],
     ['an unknown route', get('/v2/flags/platform.meta.enabled')],
     ['a body without Content-Length', () => new Request(`${base}/v1/evaluate`, { method: 'POST', headers: bearer(GLOBAL_KEY), body: '{}' })],
+    ['a Content-Length that is not plain digits', post('/v1/evaluate', {}, { ...bearer(GLOBAL_KEY), 'Content-Length': '2e0' })],
+    ['Transfer-Encoding beside Content-Length', post('/v1/evaluate', {}, { ...bearer(GLOBAL_KEY), 'Transfer-Encoding': 'chunked' })],
     ['a body over 1 MiB', post('/v1/evaluate', { pad: 'x'.repeat(1024 * 1024) })],
   ])('%s', async (_name, make) => {
-    expect(worker.hot(make(), env as Env, ctx)).toBeUndefined();
-    // …and the entry still answers it (through the app).
-    const res = await worker.fetch(make(), env as Env, ctx);
+    const req = make();
+    expect(worker.hot(req, env as Env, ctx)).toBeUndefined();
+    expect(req.bodyUsed).toBe(false); // nothing read: the app gets the request as it came
+    const res = await worker.fetch(req, env as Env, ctx);
     expect(res.headers.get('X-Request-Id')).toBeTruthy();
+  });
+
+  it('a fragment in the URL, if a Request carries one, leaves the request to the app', async () => {
+    const req = get('/v1/flags/platform.meta.enabled#x')();
+    if (req.url.includes('#')) expect(worker.hot(req, env as Env, ctx)).toBeUndefined();
+    const viaEntry = await snapshot(await worker.fetch(get('/v1/flags/platform.meta.enabled#x')(), env as Env, ctx));
+    const viaApp = await snapshot(await worker.app.fetch(get('/v1/flags/platform.meta.enabled#x')(), env as Env, ctx));
+    expect(viaEntry).toEqual(viaApp);
   });
 });

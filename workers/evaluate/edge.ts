@@ -32,7 +32,7 @@ const REQUEST_ID_REFUSED = /[^\w\-=]/;
 
 export function requestIdOf(headers: Headers): string {
   const id = headers.get('X-Request-Id');
-  return id === null || id.length > REQUEST_ID_MAX || REQUEST_ID_REFUSED.test(id) ? crypto.randomUUID() : id;
+  return !id || id.length > REQUEST_ID_MAX || REQUEST_ID_REFUSED.test(id) ? crypto.randomUUID() : id;
 }
 
 /**

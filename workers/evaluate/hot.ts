@@ -16,7 +16,8 @@ import type { EvaluateRuntime } from './runtime';
  * headers (edge.ts), so the two give byte-identical answers (test/workers/hot-path.test.ts proves it
  * request by request). Anything else returns undefined before it has read or changed anything, and
  * the Hono app answers: preflights, /health, unknown routes, a first or unknown key (KV lookup, 401),
- * percent-encoded paths, bodies without Content-Length or over 1 MiB.
+ * percent-encoded paths or fragments, a GET with a body, a POST body without a plain Content-Length,
+ * with Transfer-Encoding, or over 1 MiB.
  */
 
 type Route =
@@ -37,7 +38,7 @@ function plainSegment(segment: string): boolean {
 /** The route of a request by method and path; undefined for anything the hot path leaves to Hono. */
 function routeOf(method: string, url: string): Route | undefined {
   const pathStart = url.indexOf('/', url.indexOf('//') + 2);
-  if (pathStart === -1) return undefined;
+  if (pathStart === -1 || url.includes('#', pathStart)) return undefined;
   const queryStart = url.indexOf('?', pathStart);
   const path = queryStart === -1 ? url.slice(pathStart) : url.slice(pathStart, queryStart);
   if (method === 'GET') {
@@ -77,6 +78,8 @@ function queryOf(url: string): Record<string, string> {
   return query;
 }
 
+const DIGITS = /^\d{1,10}$/;
+
 type Caller = NonNullable<ReturnType<EvaluateRuntime['keys']['peek']>>;
 
 /**
@@ -113,9 +116,11 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     const route = routeOf(req.method, url);
     if (route === undefined) return undefined;
     const headers = req.headers;
-    if (route.kind !== 'flag') {
+    if (route.kind === 'flag') {
+      if (req.body !== null) return undefined; // a GET with a body: Hono's body limit applies to it
+    } else {
       const length = headers.get('Content-Length');
-      if (length === null || !(Number(length) <= maxBodyBytes)) return undefined;
+      if (length === null || !DIGITS.test(length) || Number(length) > maxBodyBytes || headers.has('Transfer-Encoding')) return undefined;
     }
     const token = presentedKey(headers.get('Authorization') ?? undefined, () => headers.get('X-API-Key') ?? undefined);
     if (token === undefined) return undefined;

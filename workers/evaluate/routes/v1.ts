@@ -117,6 +117,7 @@ export function answerBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
     const now = runtime.clock();
     const metrics = runtime.metrics(env);
     evaluateEach(layers, context, now, requested, (key, result) => {
+      if (Object.hasOwn(flags, key)) return; // named twice: answered and counted once
       metrics?.record(key, orgId, result, now);
       flags[key] = flagAnswer(result, fallback(key));
     });
