@@ -95,6 +95,40 @@ describe('MetricsCollector', () => {
     expect(new Set(queue.sent.map((s) => s.batchId)).size).toBe(3);
   });
 
+  it('flushWhileDue sends what was counted during a flush, which no request would schedule', async () => {
+    const m = new MetricsCollector({ flushMs: 0 });
+    const sent: MetricsMessage[] = [];
+    const queue = {
+      sendBatch: vi.fn(async (messages: Iterable<{ body: unknown }>) => {
+        for (const x of messages) sent.push(x.body as MetricsMessage);
+        // an answer counted while this batch is on its way: due() is false during a flush
+        if (sent.length === 1) {
+          m.record('f', 'o1', ok(false), T);
+          expect(m.due(T)).toBe(false);
+        }
+      }),
+    };
+    m.record('f', 'o1', ok(true), T);
+    expect(await m.flushWhileDue(queue, () => T)).toBe(2);
+    expect(sent.flatMap((x) => x.counts.map((c) => c[2]))).toEqual(['true', 'false']);
+    expect(m.size).toBe(0);
+  });
+
+  it('flushWhileDue stops after its rounds, and does not flush what is not due', async () => {
+    const busy = new MetricsCollector({ flushMs: 0 });
+    const queue = { sendBatch: vi.fn(async () => busy.record('f', 'o1', ok(true), T)) };
+    busy.record('f', 'o1', ok(true), T);
+    await busy.flushWhileDue(queue, () => T, 3);
+    expect(queue.sendBatch).toHaveBeenCalledTimes(3);
+    expect(busy.size).toBe(1); // left for the next request's flush
+
+    const slow = new MetricsCollector({ flushMs: 10_000 });
+    const q2 = { sendBatch: vi.fn(async () => slow.record('f', 'o1', ok(true), T)) };
+    slow.record('f', 'o1', ok(true), T);
+    await slow.flushWhileDue(q2, () => T);
+    expect(q2.sendBatch).toHaveBeenCalledTimes(1); // the count made during the flush is not due yet
+  });
+
   it('swallows (and logs) a queue failure; the next flush starts over', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const m = new MetricsCollector();

@@ -89,7 +89,7 @@ type Caller = NonNullable<ReturnType<EvaluateRuntime['keys']['peek']>>;
 export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
   const finish = (answer: Answer, requestId: string, env: Env, ctx: ExecutionContext | undefined): Response => {
     const res = render(answer, requestId);
-    scheduleFlush(ctx, env, runtime.metrics(env), runtime.clock());
+    scheduleFlush(ctx, env, runtime.metrics(env), runtime.clock);
     return res;
   };
 

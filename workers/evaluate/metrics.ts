@@ -41,15 +41,15 @@ export function flushMetricsAfter(metricsOf: (env: Env) => MetricsCollector | nu
     } catch {
       ctx = undefined; // no execution context (app.request in tests): the counts wait for a request that has one
     }
-    scheduleFlush(ctx, c.env, metricsOf(c.env), clock());
+    scheduleFlush(ctx, c.env, metricsOf(c.env), clock);
   };
 }
 
 /** After a response: when a flush is due, drain the counts to the EVENTS queue in `waitUntil`, a tick later. */
-export function scheduleFlush(ctx: WaitUntil | undefined, env: Env, metrics: MetricsCollector | null, nowMs: number): void {
-  if (ctx === undefined || metrics === null || !metrics.due(nowMs)) return;
+export function scheduleFlush(ctx: WaitUntil | undefined, env: Env, metrics: MetricsCollector | null, clock: () => number): void {
+  if (ctx === undefined || metrics === null || !metrics.due(clock())) return;
   metrics.begin();
   const queue = env.EVENTS;
   // The timer moves draining and sending past the return of the response.
-  ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(() => metrics.flush(queue)));
+  ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(() => metrics.flushWhileDue(queue, clock)));
 }

@@ -41,7 +41,7 @@ export function localMetrics(options: LocalMetricsOptions): LocalMetrics {
     if (!collector.due(nowMs)) return;
     collector.begin();
     // The timer moves draining and sending past the answer, as in the evaluate Worker.
-    const flushing = new Promise((resolve) => setTimeout(resolve, 0)).then(() => collector.flush(queue)).catch(lost);
+    const flushing = new Promise((resolve) => setTimeout(resolve, 0)).then(() => collector.flushWhileDue(queue, Date.now)).catch(lost);
     if (waitUntil) {
       try {
         waitUntil(flushing);
