@@ -86,10 +86,12 @@ export function problemBody(status: number, init: ProblemInit): Problem {
   return body;
 }
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
 /** The one helper that writes an `application/problem+json` response. */
 export function problem(c: Context, status: number, init: ProblemInit | string): Response {
   const normalized = typeof init === 'string' ? { detail: init } : init;
   const res = c.json(problemBody(status, normalized), status as ContentfulStatusCode);
-  res.headers.set('Content-Type', 'application/problem+json');
+  res.headers.set('Content-Type', PROBLEM_CONTENT_TYPE);
   return res;
 }

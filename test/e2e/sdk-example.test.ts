@@ -4,7 +4,7 @@
 // - "service": a real service binding to the stack's evaluate Worker;
 // - "down" / "hung": service bindings to a closed port and to a server that never answers.
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { bundleWorker } from '../../scripts/stack/build';
 import { Miniflare, convertV4MiniflareOptions, type MiniflareOptions } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../scripts/stack';
@@ -15,20 +15,8 @@ import { ROOT, startTestStack } from './stack';
 const MODES = ['local', 'service', 'down', 'hung'] as const;
 type Mode = (typeof MODES)[number];
 
-async function bundleExample(): Promise<string> {
-  const outfile = join(ROOT, '.wrangler', 'examples', 'campaigns-worker.js');
-  await build({
-    entryPoints: [join(ROOT, 'examples/campaigns-worker/src/index.ts')],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2023',
-    conditions: ['workerd', 'worker', 'browser'],
-    external: ['cloudflare:*', 'node:*'],
-    logLevel: 'error',
-  });
-  return outfile;
+function bundleExample(): Promise<string> {
+  return bundleWorker(join(ROOT, 'examples/campaigns-worker/src/index.ts'), join(ROOT, '.wrangler', 'examples', 'campaigns-worker.js'));
 }
 
 const hostOf = (url: string) => new URL(url).host;

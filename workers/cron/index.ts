@@ -1,4 +1,4 @@
-import { problemBody } from '../../shared/http/problem';
+import { PROBLEM_CONTENT_TYPE, problemBody } from '../../shared/http/problem';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
@@ -21,7 +21,7 @@ export default {
         const detail = err instanceof Error ? err.message : String(err);
         return Response.json(problemBody(500, { detail: `Cron pass failed: ${detail}` }), {
           status: 500,
-          headers: { 'content-type': 'application/problem+json' },
+          headers: { 'content-type': PROBLEM_CONTENT_TYPE },
         });
       }
     }

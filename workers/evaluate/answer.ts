@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode, StatusCode } from 'hono/utils/http-status';
-import { ApiError, problemBody, type ProblemInit } from '../../shared/http/problem';
+import { ApiError, PROBLEM_CONTENT_TYPE, problemBody, type ProblemInit } from '../../shared/http/problem';
 import type { AppEnv } from './env';
 
 /**
@@ -19,7 +19,6 @@ export interface Answer {
 }
 
 export const JSON_UTF8 = 'application/json; charset=UTF-8';
-const PROBLEM = 'application/problem+json';
 
 export function jsonAnswer(json: unknown, status = 200, headers?: Record<string, string>): Answer {
   return headers === undefined ? { status, body: { json } } : { status, body: { json }, headers };
@@ -27,7 +26,7 @@ export function jsonAnswer(json: unknown, status = 200, headers?: Record<string,
 
 /** The one shape of an error answer: RFC 9457 problem+json. */
 export function problemAnswer(status: number, init: ProblemInit): Answer {
-  return { status, body: { json: problemBody(status, init) }, contentType: PROBLEM };
+  return { status, body: { json: problemBody(status, init) }, contentType: PROBLEM_CONTENT_TYPE };
 }
 
 /**

@@ -13,9 +13,9 @@ import type { AppEnv } from './env';
  * Answers may be kept by the browser that asked (revalidated each time, ETag/304 on the bulk route),
  * never by shared caches, so nothing outlives the snapshot age.
  */
-export const CACHE_CONTROL = 'private, max-age=0, must-revalidate';
-export const VARY = 'Authorization, X-API-Key';
-export const CORS_EXPOSE_HEADERS = 'ETag,X-Request-Id,Retry-After';
+const CACHE_CONTROL = 'private, max-age=0, must-revalidate';
+const VARY = 'Authorization, X-API-Key';
+const CORS_EXPOSE_HEADERS = 'ETag,X-Request-Id,Retry-After';
 
 const CORS_PREFLIGHT: Record<string, string> = {
   'Access-Control-Allow-Origin': '*',

@@ -7,6 +7,7 @@ import { scheduleFlush } from './metrics';
 import { answerBulk, answerFlag } from './routes/v1';
 import { answerOfrepBulk, answerOfrepFlag } from './routes/ofrep';
 import type { EvaluateRuntime } from './runtime';
+import type { EvaluateKeyRecord } from '../../shared/snapshot';
 
 /**
  * The hot path: the four evaluation routes, answered without Hono's routing, middleware chain and
@@ -80,8 +81,6 @@ function queryOf(url: string): Record<string, string> {
 
 const DIGITS = /^\d{1,10}$/;
 
-type Caller = NonNullable<ReturnType<EvaluateRuntime['keys']['peek']>>;
-
 /**
  * The hot path over a runtime; `maxBodyBytes` is the largest declared body it reads itself (larger or
  * undeclared lengths go through Hono's body limit).
@@ -94,7 +93,7 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
   };
 
   /** A POST route: one async step (the body), then the same route functions; errors become answers. */
-  const answerPost = async (route: Route, req: Request, env: Env, ctx: ExecutionContext | undefined, caller: Caller, requestId: string): Promise<Response> => {
+  const answerPost = async (route: Route, req: Request, env: Env, ctx: ExecutionContext | undefined, caller: EvaluateKeyRecord, requestId: string): Promise<Response> => {
     let answer: Answer;
     try {
       const text = await req.text();

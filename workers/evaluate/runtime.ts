@@ -1,5 +1,4 @@
 import type { Layers } from '../../shared/engine';
-import type { Answer } from './answer';
 import { MetricsCollector } from '../../shared/metrics';
 import { KeyCache } from './auth';
 import { settingsOf, type Env } from './env';
@@ -48,7 +47,7 @@ export function createRuntime(options: EvaluateRuntimeOptions = {}): EvaluateRun
 }
 
 /** Runs `then` over an org's layers: synchronously when they are cached and fresh (no extra turn on the hot path). */
-export function withLayers(runtime: EvaluateRuntime, env: Env, orgId: string | undefined, then: (layers: Layers | null) => Answer): Answer | Promise<Answer> {
+export function withLayers<T>(runtime: EvaluateRuntime, env: Env, orgId: string | undefined, then: (layers: Layers | null) => T): T | Promise<T> {
   const pending = runtime.layers(env, orgId);
   return pending instanceof Promise ? pending.then(then) : then(pending);
 }

@@ -8,7 +8,7 @@ import { inTransaction } from '../db';
 import { callApi, problemOf } from './dispatch';
 import { FormError, formStateOf, instant, localInput, optionalNumber, readForm, reasonOf, tagsOf, typedValue, valueText, type Fields, type FormState } from './forms';
 import { AuditList, type AuditEntry } from './audit';
-import { Banner, CsrfField, errorOf, Field, publishNote, ReasonField, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, publishNote, ReasonField, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
 import { pageContext } from './page';
 import { loadPlans, RampsSection, SchedulesSection } from './plans';
 import type { DashEnv } from './session';
@@ -231,13 +231,7 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
                   </form>
                 )}
                 {system && current !== undefined && (
-                  <form method="post" action={path} data-confirm={`Remove the all-orgs ${p} override of ${key}?`}>
-                    <CsrfField token={page.csrf} />
-                    <input type="hidden" name="action" value="clear" />
-                    <button type="submit" class="small secondary">
-                      Remove
-                    </button>
-                  </form>
+                  <ConfirmButton action={path} confirm={`Remove the all-orgs ${p} override of ${key}?`} csrf={page.csrf} fields={[['action', 'clear']]} label="Remove" />
                 )}
               </div>
             );
@@ -277,14 +271,16 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
                   </td>
                   <td>
                     {page.canEditOrg(o.orgId) && (
-                      <form method="post" action={`${action}/orgs`} data-confirm={`Let ${o.orgId} inherit the system value again?`}>
-                        <CsrfField token={page.csrf} />
-                        <input type="hidden" name="orgId" value={o.orgId!} />
-                        <input type="hidden" name="action" value="clear" />
-                        <button type="submit" class="small secondary">
-                          Inherit
-                        </button>
-                      </form>
+                      <ConfirmButton
+                        action={`${action}/orgs`}
+                        confirm={`Let ${o.orgId} inherit the system value again?`}
+                        csrf={page.csrf}
+                        fields={[
+                          ['orgId', o.orgId!],
+                          ['action', 'clear'],
+                        ]}
+                        label="Inherit"
+                      />
                     )}
                   </td>
                 </tr>

@@ -153,6 +153,32 @@ export function CsrfField(props: { token?: string | undefined }) {
   return props.token ? <input type="hidden" name="_csrf" value={props.token} /> : null;
 }
 
+/**
+ * One button that posts `action` (with the CSRF token and any hidden fields, in order) after the
+ * browser confirms `confirm` (assets/app.js reads data-confirm).
+ */
+export function ConfirmButton(props: {
+  action: string;
+  confirm: string;
+  csrf?: string | undefined;
+  label: string;
+  danger?: boolean;
+  fields?: [name: string, value: string][];
+  ariaLabel?: string;
+}) {
+  return (
+    <form method="post" action={props.action} data-confirm={props.confirm}>
+      <CsrfField token={props.csrf} />
+      {(props.fields ?? []).map(([name, value]) => (
+        <input type="hidden" name={name} value={value} />
+      ))}
+      <button type="submit" class={`small ${props.danger ? 'danger' : 'secondary'}`} aria-label={props.ariaLabel}>
+        {props.label}
+      </button>
+    </form>
+  );
+}
+
 export function Banner(props: { state?: FormState | undefined; form: string }) {
   const banner = props.state?.form === props.form ? props.state.banner : undefined;
   if (!banner) return null;

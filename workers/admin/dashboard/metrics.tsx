@@ -4,6 +4,7 @@ import { EvaluationsChart, formatCount, RolloutComparison, StaleBadges, TopOrgsC
 import { renderError, renderPage, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
+import type { StaleMarkView } from '../metrics-store';
 
 /**
  * Metrics pages of the dashboard: `/flags/:key/metrics` (evaluations over time by value, top orgs,
@@ -20,15 +21,6 @@ interface FlagMetrics {
   hours: HourBucket[];
 }
 
-interface StaleMark {
-  flag: string;
-  kind: string;
-  target: string | null;
-  orgId: string | null;
-  detail: Record<string, unknown>;
-  markedAt: string;
-  checkedAt: string;
-}
 
 interface Summary {
   last24h: number;
@@ -38,7 +30,7 @@ interface Summary {
   orgs: number;
   topOrgs: { orgId: string; count: number }[];
   rollout: { configured: number | null; observed: number | null; evaluations: number };
-  stale: StaleMark[];
+  stale: StaleMarkView[];
 }
 
 const RANGES = { '24h': 24, '7d': 7 * 24, '30d': 30 * 24 } as const;
@@ -139,7 +131,7 @@ export async function flagMetricsPage(c: Context<DashEnv>): Promise<Response> {
   );
 }
 
-function describeMark(mark: StaleMark): string {
+function describeMark(mark: StaleMarkView): string {
   const d = mark.detail;
   switch (mark.kind) {
     case 'unused':
@@ -155,7 +147,7 @@ function describeMark(mark: StaleMark): string {
   }
 }
 
-function StaleList(props: { marks: readonly StaleMark[]; showFlag: boolean }) {
+function StaleList(props: { marks: readonly StaleMarkView[]; showFlag: boolean }) {
   return (
     <div class="table-wrap">
       <table>
@@ -196,7 +188,7 @@ function StaleList(props: { marks: readonly StaleMark[]; showFlag: boolean }) {
 /** `/cleanup`: every finding of the last stale scan the caller may see. */
 export async function cleanupPage(c: Context<DashEnv>): Promise<Response> {
   const page = await pageContext(c);
-  const answer = await callApi<{ items: StaleMark[] }>(c, 'GET', '/api/stale');
+  const answer = await callApi<{ items: StaleMarkView[] }>(c, 'GET', '/api/stale');
   if (!answer.ok) return renderError(c, answer.status, problemOf(answer).detail);
   const marks = answer.body.items;
   const flags = new Set(marks.map((m) => m.flag));

@@ -7,7 +7,7 @@ import type { SourceState } from '../../../shared/snapshot/state';
 import { inTransaction } from '../db';
 import { callApi, problemOf, type ApiAnswer } from './dispatch';
 import { FormError, formStateOf, instant, optionalNumber, readForm, reasonOf, typedValue, valueText, type Fields, type FormState } from './forms';
-import { Banner, CsrfField, errorOf, Field, publishNote, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, publishNote, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
 import { pageContext, type PageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -223,12 +223,13 @@ function FlagCard(props: { f: FlagCardData; orgId: string; page: PageContext; st
                   </td>
                   {editable && (
                     <td>
-                      <form method="post" action={`${orgAction}/users/${enc(u.userId)}/delete`} data-confirm={`Remove the override of ${u.userId}?`}>
-                        <CsrfField token={page.csrf} />
-                        <button type="submit" class="small secondary" aria-label={`Remove override of ${u.userId}`}>
-                          Remove
-                        </button>
-                      </form>
+                      <ConfirmButton
+                        action={`${orgAction}/users/${enc(u.userId)}/delete`}
+                        confirm={`Remove the override of ${u.userId}?`}
+                        csrf={page.csrf}
+                        label="Remove"
+                        ariaLabel={`Remove override of ${u.userId}`}
+                      />
                     </td>
                   )}
                 </tr>

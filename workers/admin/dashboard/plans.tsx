@@ -3,7 +3,7 @@ import type { FlagType } from '../../../shared/engine';
 import { callApi, problemOf, type ApiProblem } from './dispatch';
 import { FormError, instant, optionalNumber, readForm, reasonOf, typedValue, type Fields, type FormState } from './forms';
 import { flagPage } from './flag';
-import { Banner, CsrfField, errorOf, Field, ReasonField, renderError, setFlash, Value, ValueInput, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, setFlash, Value, ValueInput, valueOf, When } from './layout';
 import type { PageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -114,12 +114,12 @@ export function SchedulesSection(props: SectionProps) {
                   </td>
                   <td>
                     {s.state === 'pending' && page.canEditOrg(s.orgId) && (
-                      <form method="post" action={`/flags/${enc(flagKey)}/schedules/${enc(s.id)}/cancel`} data-confirm={`Cancel the change planned for ${s.at.replace('T', ' ').slice(0, 16)} UTC?`}>
-                        <CsrfField token={page.csrf} />
-                        <button type="submit" class="small secondary">
-                          Cancel schedule
-                        </button>
-                      </form>
+                      <ConfirmButton
+                        action={`/flags/${enc(flagKey)}/schedules/${enc(s.id)}/cancel`}
+                        confirm={`Cancel the change planned for ${s.at.replace('T', ' ').slice(0, 16)} UTC?`}
+                        csrf={page.csrf}
+                        label="Cancel schedule"
+                      />
                     )}
                   </td>
                 </tr>
@@ -195,16 +195,13 @@ export function RampsSection(props: SectionProps) {
                 {page.canEditOrg(r.orgId) && (r.state === 'running' || r.state === 'paused') && (
                   <div class="toggle">
                     {(r.state === 'running' ? (['pause', 'abort'] as const) : (['resume', 'abort'] as const)).map((action) => (
-                      <form
-                        method="post"
+                      <ConfirmButton
                         action={`/flags/${enc(flagKey)}/rollouts/${enc(r.id)}/${action}`}
-                        data-confirm={action === 'abort' ? 'Abort this ramp? Pending steps are cancelled and the pre-ramp rollout comes back.' : `${action === 'pause' ? 'Pause' : 'Resume'} this ramp?`}
-                      >
-                        <CsrfField token={page.csrf} />
-                        <button type="submit" class={`small ${action === 'abort' ? 'danger' : 'secondary'}`}>
-                          {action === 'pause' ? 'Pause ramp' : action === 'resume' ? 'Resume ramp' : 'Abort ramp'}
-                        </button>
-                      </form>
+                        confirm={action === 'abort' ? 'Abort this ramp? Pending steps are cancelled and the pre-ramp rollout comes back.' : `${action === 'pause' ? 'Pause' : 'Resume'} this ramp?`}
+                        csrf={page.csrf}
+                        danger={action === 'abort'}
+                        label={action === 'pause' ? 'Pause ramp' : action === 'resume' ? 'Resume ramp' : 'Abort ramp'}
+                      />
                     ))}
                   </div>
                 )}

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { callApi, problemOf } from './dispatch';
 import { formStateOf, readForm, reasonOf, type FormState } from './forms';
-import { Banner, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
 import { pageContext, type PageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -85,12 +85,13 @@ export async function tokensPage(c: Context<DashEnv>, state?: FormState, status 
                     <td>{t.revokedAt ? <When at={t.revokedAt} /> : <span class="muted">live</span>}</td>
                     <td>
                       {mayRevoke(page, t) && (
-                        <form method="post" action={`/tokens/${enc(t.id)}/revoke`} data-confirm={`Revoke the token “${t.name}”? Anything using it stops working at once.`}>
-                          <CsrfField token={page.csrf} />
-                          <button type="submit" class="small danger">
-                            Revoke
-                          </button>
-                        </form>
+                        <ConfirmButton
+                          action={`/tokens/${enc(t.id)}/revoke`}
+                          confirm={`Revoke the token “${t.name}”? Anything using it stops working at once.`}
+                          csrf={page.csrf}
+                          danger
+                          label="Revoke"
+                        />
                       )}
                     </td>
                   </tr>

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { NOTIFICATION_EVENTS } from '../../../shared/events';
 import { callApi, problemOf } from './dispatch';
 import { formStateOf, readForm, reasonOf, type Fields, type FormState } from './forms';
-import { Banner, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -81,12 +81,7 @@ export async function webhooksPage(c: Context<DashEnv>, state?: FormState, statu
                     </td>
                     <td>
                       {page.canEditOrg(w.orgId) && (
-                        <form method="post" action={`/webhooks/${enc(w.id)}/delete`} data-confirm={`Remove the webhook to ${w.url}?`}>
-                          <CsrfField token={page.csrf} />
-                          <button type="submit" class="small danger">
-                            Remove
-                          </button>
-                        </form>
+                        <ConfirmButton action={`/webhooks/${enc(w.id)}/delete`} confirm={`Remove the webhook to ${w.url}?`} csrf={page.csrf} danger label="Remove" />
                       )}
                     </td>
                   </tr>

@@ -77,15 +77,7 @@ export function answerFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
     if (result.errorCode === 'FLAG_NOT_FOUND') {
       throw new ApiError(404, { detail: `No live flag "${key}".`, errorCode: 'FLAG_NOT_FOUND' });
     }
-    const version = result.version ?? null;
-    if (result.errorCode !== undefined) {
-      return jsonAnswer({ key, value: callerDefault(fallback), reason: 'ERROR', source: result.source, errorCode: result.errorCode, version });
-    }
-    return jsonAnswer(
-      result.variant === undefined
-        ? { key, value: result.value, reason: result.reason, source: result.source, version }
-        : { key, value: result.value, reason: result.reason, source: result.source, variant: result.variant, version },
-    );
+    return jsonAnswer({ key, ...flagAnswer(result, callerDefault(fallback)), version: result.version ?? null });
   });
 }
 
