@@ -8,7 +8,7 @@ import { inTransaction } from '../db';
 import { callApi, problemOf } from './dispatch';
 import { FormError, formStateOf, instant, localInput, optionalNumber, readForm, reasonOf, tagsOf, typedValue, valueText, type Fields, type FormState } from './forms';
 import { AuditList, type AuditEntry } from './audit';
-import { Banner, ConfirmButton, CsrfField, errorOf, Field, publishNote, ReasonField, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, Panel, publishNote, ReasonField, renderError, renderPage, setFlash, Source, Value, ValueInput, valueOf, When } from './layout';
 import { pageContext } from './page';
 import { loadPlans, RampsSection, SchedulesSection } from './plans';
 import type { DashEnv } from './session';
@@ -89,8 +89,7 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
       </dl>
 
       <div class="grid2">
-        <section class="panel" aria-labelledby="kill-title">
-          <h2 id="kill-title">Kill switch</h2>
+        <Panel titleId="kill-title" title="Kill switch">
           <Banner state={state} form="kill" />
           {flag.killed ? (
             <p>
@@ -122,10 +121,9 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
               </button>
             </form>
           )}
-        </section>
+        </Panel>
 
-        <section class="panel" aria-labelledby="rollout-title">
-          <h2 id="rollout-title">Percentage rollout</h2>
+        <Panel titleId="rollout-title" title="Percentage rollout">
           <Banner state={state} form="rollout" />
           {flag.rollout ? (
             <p>
@@ -170,11 +168,10 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
               </div>
             </form>
           )}
-        </section>
+        </Panel>
       </div>
 
-      <section class="panel" aria-labelledby="def-title">
-        <h2 id="def-title">Definition</h2>
+      <Panel titleId="def-title" title="Definition">
         <Banner state={state} form="definition" />
         <form method="post" action={action}>
           <CsrfField token={page.csrf} />
@@ -204,10 +201,9 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
             {system && <button type="submit">Save definition</button>}
           </fieldset>
         </form>
-      </section>
+      </Panel>
 
-      <section class="panel" aria-labelledby="platforms-title">
-        <h2 id="platforms-title">Platform overrides for all organizations</h2>
+      <Panel titleId="platforms-title" title="Platform overrides for all organizations">
         <p class="muted">An org's own platform override wins over these; set those in the organization view.</p>
         <div class="platforms">
           {PLATFORMS.map((p) => {
@@ -237,10 +233,9 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
             );
           })}
         </div>
-      </section>
+      </Panel>
 
-      <section class="panel" aria-labelledby="orgs-title" id="orgs">
-        <h2 id="orgs-title">Organization values</h2>
+      <Panel titleId="orgs-title" id="orgs" title="Organization values">
         {orgs.length === 0 ? (
           <p class="muted">No organization has its own value; all inherit the system value.</p>
         ) : (
@@ -306,14 +301,13 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
             </button>
           </form>
         )}
-      </section>
+      </Panel>
 
       <SchedulesSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
       <RampsSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
 
       {system && (
-        <section class="panel" aria-labelledby="archive-title" id="archive">
-          <h2 id="archive-title">{flag.archivedAt ? 'Restore' : 'Archive'}</h2>
+        <Panel titleId="archive-title" id="archive" title={flag.archivedAt ? 'Restore' : 'Archive'}>
           <Banner state={state} form="archive" />
           {flag.archivedAt ? (
             <p>
@@ -342,16 +336,15 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
               {flag.archivedAt ? 'Restore flag' : 'Archive flag'}
             </button>
           </form>
-        </section>
+        </Panel>
       )}
 
-      <section class="panel" aria-labelledby="recent-title">
-        <h2 id="recent-title">Recent changes</h2>
+      <Panel titleId="recent-title" title="Recent changes">
         <AuditList entries={recent} page={page} compact />
         <p>
           <a href={`/audit?flag=${enc(key)}`}>Full history</a>
         </p>
-      </section>
+      </Panel>
     </>,
   );
 }

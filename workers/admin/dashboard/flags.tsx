@@ -6,7 +6,7 @@ import { inTransaction } from '../db';
 import { StaleBadges } from './charts';
 import { callApi, problemOf } from './dispatch';
 import { FormError, formStateOf, readForm, reasonOf, tagsOf, typedValue, instant, type FormState } from './forms';
-import { Banner, CsrfField, errorOf, Field, publishNote, ReasonField, renderPage, setFlash, Value, valueOf, When } from './layout';
+import { Banner, CsrfField, errorOf, Field, Panel, publishNote, ReasonField, renderPage, setFlash, Value, valueOf, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -249,8 +249,7 @@ export async function flagListPage(c: Context<DashEnv>, state?: FormState, statu
       </section>
 
       {page.canEditSystem && (
-        <section class="panel" aria-labelledby="create-title">
-          <h2 id="create-title">Create a flag</h2>
+        <Panel titleId="create-title" title="Create a flag">
           <Banner state={state} form="create" />
           <form method="post" action="/flags">
             <CsrfField token={page.csrf} />
@@ -288,7 +287,7 @@ export async function flagListPage(c: Context<DashEnv>, state?: FormState, statu
             <ReasonField form="create" state={state} />
             <button type="submit">Create flag</button>
           </form>
-        </section>
+        </Panel>
       )}
     </>,
   );

@@ -153,6 +153,16 @@ export function CsrfField(props: { token?: string | undefined }) {
   return props.token ? <input type="hidden" name="_csrf" value={props.token} /> : null;
 }
 
+/** A titled panel of a page: a section labelled by its own h2. */
+export function Panel(props: { titleId: string; id?: string; title: Child; children?: Child }) {
+  return (
+    <section class="panel" aria-labelledby={props.titleId} id={props.id}>
+      <h2 id={props.titleId}>{props.title}</h2>
+      {props.children}
+    </section>
+  );
+}
+
 /**
  * One button that posts `action` (with the CSRF token and any hidden fields, in order) after the
  * browser confirms `confirm` (assets/app.js reads data-confirm).

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { callApi, problemOf } from './dispatch';
 import { EvaluationsChart, formatCount, RolloutComparison, StaleBadges, TopOrgsChart, valueLabel, type HourBucket, type ValueCount } from './charts';
-import { renderError, renderPage, When } from './layout';
+import { Panel, renderError, renderPage, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
 import type { StaleMarkView } from '../metrics-store';
@@ -78,8 +78,7 @@ export async function flagMetricsPage(c: Context<DashEnv>): Promise<Response> {
           </a>
         ))}
       </nav>
-      <section class="panel" aria-labelledby="over-time">
-        <h2 id="over-time">Over time, by value</h2>
+      <Panel titleId="over-time" title="Over time, by value">
         {m.total === 0 ? <p class="empty">No evaluations in this range.</p> : <EvaluationsChart hours={m.hours} byValue={m.byValue} from={m.from} to={m.to} />}
         {m.total > 0 && (
           <div class="table-wrap">
@@ -105,27 +104,24 @@ export async function flagMetricsPage(c: Context<DashEnv>): Promise<Response> {
             </table>
           </div>
         )}
-      </section>
+      </Panel>
       <div class="grid2">
         {!scope && (
-          <section class="panel" aria-labelledby="top-orgs">
-            <h2 id="top-orgs">Top organizations (7 days)</h2>
+          <Panel titleId="top-orgs" title="Top organizations (7 days)">
             {s.topOrgs.length === 0 ? <p class="empty">No organization evaluated this flag.</p> : <TopOrgsChart orgs={s.topOrgs} />}
-          </section>
+          </Panel>
         )}
         {s.rollout.configured !== null && (
-          <section class="panel" aria-labelledby="rollout">
-            <h2 id="rollout">Rollout: configured vs observed (7 days)</h2>
+          <Panel titleId="rollout" title="Rollout: configured vs observed (7 days)">
             <RolloutComparison configured={s.rollout.configured} observed={s.rollout.observed} evaluations={s.rollout.evaluations} />
             <p class="hint">Observed: answers inside the percentage (SPLIT) among all answers decided by it; per evaluation, not per user.</p>
-          </section>
+          </Panel>
         )}
       </div>
       {s.stale.length > 0 && (
-        <section class="panel" aria-labelledby="stale">
-          <h2 id="stale">Cleanup</h2>
+        <Panel titleId="stale" title="Cleanup">
           <StaleList marks={s.stale} showFlag={false} />
-        </section>
+        </Panel>
       )}
     </>,
   );
@@ -202,10 +198,9 @@ export async function cleanupPage(c: Context<DashEnv>): Promise<Response> {
         What the cron pass found stale: flags not evaluated for 30 days, flags answering one value everywhere for 30 days, flags past their
         expiry date, and user overrides that expired or are older than 90 days. {marks.length} finding(s) on {flags.size} flag(s).
       </p>
-      <section class="panel" aria-labelledby="cleanup-list">
-        <h2 id="cleanup-list">Findings</h2>
+      <Panel titleId="cleanup-list" title="Findings">
         {marks.length === 0 ? <p class="empty">Nothing to clean up.</p> : <StaleList marks={marks} showFlag={true} />}
-      </section>
+      </Panel>
     </>,
   );
 }

@@ -3,7 +3,7 @@ import type { FlagType } from '../../../shared/engine';
 import { callApi, problemOf, type ApiProblem } from './dispatch';
 import { FormError, instant, optionalNumber, readForm, reasonOf, typedValue, type Fields, type FormState } from './forms';
 import { flagPage } from './flag';
-import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, setFlash, Value, ValueInput, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, Panel, ReasonField, renderError, setFlash, Value, ValueInput, valueOf, When } from './layout';
 import type { PageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -76,8 +76,7 @@ export function SchedulesSection(props: SectionProps) {
   const v = (field: string, fallback = '') => valueOf(state, form, field, fallback);
   const what = v('what', 'value');
   return (
-    <section class="panel" aria-labelledby="schedules-title" id="schedules">
-      <h2 id="schedules-title">Schedules</h2>
+    <Panel titleId="schedules-title" id="schedules" title="Schedules">
       <Banner state={state} form="schedule-cancel" />
       {props.plans.schedules.length === 0 ? (
         <p class="muted">No scheduled changes for this flag.</p>
@@ -169,7 +168,7 @@ export function SchedulesSection(props: SectionProps) {
           </form>
         </>
       )}
-    </section>
+    </Panel>
   );
 }
 
@@ -179,8 +178,7 @@ export function RampsSection(props: SectionProps) {
   const e = (field: string) => errorOf(state, form, field);
   const v = (field: string, fallback = '') => valueOf(state, form, field, fallback);
   return (
-    <section class="panel" aria-labelledby="ramps-title" id="ramps">
-      <h2 id="ramps-title">Rollout ramps</h2>
+    <Panel titleId="ramps-title" id="ramps" title="Rollout ramps">
       <Banner state={state} form="ramp-action" />
       {props.plans.ramps.length === 0 ? (
         <p class="muted">No ramps for this flag yet. A ramp raises the rollout percentage step by step.</p>
@@ -264,7 +262,7 @@ export function RampsSection(props: SectionProps) {
           </form>
         </>
       )}
-    </section>
+    </Panel>
   );
 }
 

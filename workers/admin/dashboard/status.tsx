@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { featureFlags, flagMetricsHourly } from '../../../shared/db';
 import { inTransaction } from '../db';
 import { callApi, problemOf } from './dispatch';
-import { renderError, renderPage, When } from './layout';
+import { Panel, renderError, renderPage, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -60,8 +60,7 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
     <>
       <h1>Status</h1>
       <div class="grid2">
-        <section class="panel" aria-labelledby="pub-title">
-          <h2 id="pub-title">Publishing</h2>
+        <Panel titleId="pub-title" title="Publishing">
           <p>
             Database <span class="ok">up</span> · {status.flags} live flags · {status.orgs} orgs with data ·{' '}
             {status.pending === 0 ? <span class="ok">KV is up to date</span> : <span class="pending">{status.pending} layer(s) pending</span>}
@@ -99,9 +98,8 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
               </table>
             </div>
           )}
-        </section>
-        <section class="panel" aria-labelledby="cron-title">
-          <h2 id="cron-title">Last cron run</h2>
+        </Panel>
+        <Panel titleId="cron-title" title="Last cron run">
           {run ? (
             <>
               <dl class="facts">
@@ -132,11 +130,10 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
               </p>
             </>
           )}
-        </section>
+        </Panel>
       </div>
       {volume && (
-        <section class="panel" aria-labelledby="volume-title">
-          <h2 id="volume-title">Evaluations, last 24 h (from the metrics rollup)</h2>
+        <Panel titleId="volume-title" title="Evaluations, last 24 h (from the metrics rollup)">
           <table>
             <tbody>
               {volume.map((v) => (
@@ -151,11 +148,10 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
               ))}
             </tbody>
           </table>
-        </section>
+        </Panel>
       )}
       {expired.length > 0 && (
-        <section class="panel" aria-labelledby="expired-title">
-          <h2 id="expired-title">Flags past their expiry date</h2>
+        <Panel titleId="expired-title" title="Flags past their expiry date">
           <ul>
             {expired.map((f) => (
               <li>
@@ -166,7 +162,7 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
               </li>
             ))}
           </ul>
-        </section>
+        </Panel>
       )}
     </>,
   );

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { callApi, problemOf } from './dispatch';
 import { formStateOf, readForm, reasonOf, type FormState } from './forms';
-import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, Panel, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
 import { pageContext, type PageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -49,8 +49,7 @@ export async function tokensPage(c: Context<DashEnv>, state?: FormState, status 
     page.frame('Tokens', 'tokens'),
     <>
       <h1>Tokens</h1>
-      <section class="panel" aria-labelledby="tokens-title">
-        <h2 id="tokens-title">Admin tokens and evaluate keys</h2>
+      <Panel titleId="tokens-title" title="Admin tokens and evaluate keys">
         <Banner state={state} form="revoke" />
         {tokens.length === 0 ? (
           <p class="empty">No tokens yet{system ? '' : ' for your organization'}.</p>
@@ -100,10 +99,9 @@ export async function tokensPage(c: Context<DashEnv>, state?: FormState, status 
             </table>
           </div>
         )}
-      </section>
+      </Panel>
 
-      <section class="panel" aria-labelledby="new-token-title">
-        <h2 id="new-token-title">Create a token</h2>
+      <Panel titleId="new-token-title" title="Create a token">
         <Banner state={state} form={form} />
         <form method="post" action="/tokens">
           <CsrfField token={page.csrf} />
@@ -127,7 +125,7 @@ export async function tokensPage(c: Context<DashEnv>, state?: FormState, status 
           <ReasonField form={form} state={state} />
           <button type="submit">Create token</button>
         </form>
-      </section>
+      </Panel>
     </>,
   );
 }

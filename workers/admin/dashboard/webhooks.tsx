@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { NOTIFICATION_EVENTS } from '../../../shared/events';
 import { callApi, problemOf } from './dispatch';
 import { formStateOf, readForm, reasonOf, type Fields, type FormState } from './forms';
-import { Banner, ConfirmButton, CsrfField, errorOf, Field, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
+import { Banner, ConfirmButton, CsrfField, errorOf, Field, Panel, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
 import { pageContext } from './page';
 import type { DashEnv } from './session';
 
@@ -40,8 +40,7 @@ export async function webhooksPage(c: Context<DashEnv>, state?: FormState, statu
     page.frame('Webhooks', 'webhooks'),
     <>
       <h1>Webhooks</h1>
-      <section class="panel" aria-labelledby="hooks-title">
-        <h2 id="hooks-title">Notifications sent</h2>
+      <Panel titleId="hooks-title" title="Notifications sent">
         <Banner state={state} form="delete" />
         {hooks.length === 0 ? (
           <p class="empty">No webhooks yet. Add one below to hear about flag changes, schedules and ramps.</p>
@@ -90,10 +89,9 @@ export async function webhooksPage(c: Context<DashEnv>, state?: FormState, statu
             </table>
           </div>
         )}
-      </section>
+      </Panel>
 
-      <section class="panel" aria-labelledby="new-hook-title">
-        <h2 id="new-hook-title">Add a webhook</h2>
+      <Panel titleId="new-hook-title" title="Add a webhook">
         <Banner state={state} form={form} />
         <form method="post" action="/webhooks">
           <CsrfField token={page.csrf} />
@@ -129,7 +127,7 @@ export async function webhooksPage(c: Context<DashEnv>, state?: FormState, statu
           <ReasonField form={form} state={state} />
           <button type="submit">Add webhook</button>
         </form>
-      </section>
+      </Panel>
     </>,
   );
 }
