@@ -9,6 +9,8 @@ declare module 'autocannon' {
       connections?: number;
       duration?: number;
       pipelining?: number;
+      /** Requests per second over all connections (open loop); unset: each connection sends as soon as it has its answer. */
+      overallRate?: number;
     }
     interface Histogram {
       p50: number;

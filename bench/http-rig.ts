@@ -34,8 +34,24 @@ export function bareWorkerOptions(port: number, name = 'bare', ignoreBody = fals
   };
 }
 
+/**
+ * Miniflare v4 options of the contract-floor Worker (bench/contract-floor-worker.js) behind a direct
+ * socket on `port`: it accepts the bench's evaluate key.
+ */
+export function contractFloorWorkerOptions(port: number): Record<string, unknown> {
+  return {
+    name: 'contract-floor',
+    modules: true,
+    scriptPath: resolve(ROOT, 'bench/contract-floor-worker.js'),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_compat'],
+    bindings: { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}` },
+    unsafeDirectSockets: [{ host: '127.0.0.1', port }],
+  };
+}
+
 export interface Rig {
-  /** Base URL per Worker name: `bare`, `bare-ignores-body` and every evaluate build. */
+  /** Base URL per Worker name: `bare`, `bare-ignores-body`, `contract-floor` and every evaluate build. */
   urls: Record<string, string>;
   evalKey: string;
   mf: Miniflare;
@@ -60,6 +76,9 @@ export async function startRig(evaluate: Record<string, string>, vars: Record<st
     workers.push(bareWorkerOptions(port, name, ignoreBody));
     urls[name] = `http://127.0.0.1:${port}`;
   }
+  const floorPort = await freePort();
+  workers.push(contractFloorWorkerOptions(floorPort));
+  urls['contract-floor'] = `http://127.0.0.1:${floorPort}`;
   for (const [name, scriptPath] of Object.entries(evaluate)) {
     const port = await freePort();
     urls[name] = `http://127.0.0.1:${port}`;
@@ -105,6 +124,8 @@ export interface Target {
   method: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string;
+  /** A fixed request rate over all connections (req/s); unset: closed loop, as fast as answers come. */
+  rate?: number;
 }
 
 export interface Segment {
@@ -175,7 +196,7 @@ export function runAutocannon(target: Target, seconds: number, connections: numb
   const histogram = new Uint32Array(LATENCY_BUCKETS);
   return new Promise((resolvePromise, reject) => {
     const instance = autocannon(
-      { url: target.url, method: target.method, headers: target.headers, body: target.body, connections, duration: seconds, pipelining: 1 },
+      { url: target.url, method: target.method, headers: target.headers, body: target.body, connections, duration: seconds, pipelining: 1, overallRate: target.rate },
       (err: Error | null, result: autocannon.Result) => {
         if (err) return reject(err);
         resolvePromise({
@@ -206,11 +227,12 @@ export async function checkTargets(targets: readonly Target[]): Promise<void> {
 
 /**
  * Runs every target for `seconds` per round, `rounds` times, in an order that rotates each round
- * (so no target always follows the same neighbour), after a 1 s warm-up of each.
+ * (so no target always follows the same neighbour), after a 1 s warm-up of each. `onSegment` hears
+ * which target a measured segment is about to load.
  */
 export async function interleave(
   targets: readonly Target[],
-  options: { rounds: number; seconds: number; connections: number; log?: (line: string) => void; pid?: number },
+  options: { rounds: number; seconds: number; connections: number; log?: (line: string) => void; pid?: number; onSegment?: (target: Target) => void },
 ): Promise<Map<string, Segment[]>> {
   const segments = new Map<string, Segment[]>(targets.map((t) => [t.name, []]));
   for (const t of targets) await runAutocannon(t, 1, options.connections);
@@ -218,6 +240,7 @@ export async function interleave(
     for (let i = 0; i < targets.length; i++) {
       const t = targets[(i + r) % targets.length]!;
       options.log?.(`round ${r + 1}/${options.rounds} ${t.name} (${options.seconds} s)`);
+      options.onSegment?.(t);
       const cpuBefore = options.pid === undefined ? Number.NaN : cpuTimeMs(options.pid);
       const segment = await runAutocannon(t, options.seconds, options.connections);
       if (options.pid !== undefined) segment.cpuMs = cpuTimeMs(options.pid) - cpuBefore;
