@@ -18,36 +18,30 @@ export const BENCH_EVAL_KEY = 'cmf_eval_bench_0123456789abcdef';
 const KV_ID = 'bench-flags-kv';
 const QUEUE = 'bench-events';
 
-/**
- * Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`; `ignoreBody`
- * makes it answer a POST without reading the body.
- */
-export function bareWorkerOptions(port: number, name = 'bare', ignoreBody = false): Record<string, unknown> {
+/** Miniflare v4 options of a plain baseline Worker (a script under bench/) behind a direct socket on `port`. */
+function baselineWorkerOptions(name: string, script: string, port: number, bindings: Record<string, string>): Record<string, unknown> {
   return {
     name,
     modules: true,
-    scriptPath: resolve(ROOT, 'bench/bare-worker.js'),
+    scriptPath: resolve(ROOT, 'bench', script),
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: ['nodejs_compat'],
-    bindings: ignoreBody ? { IGNORE_BODY: '1' } : {},
+    bindings,
     unsafeDirectSockets: [{ host: '127.0.0.1', port }],
   };
 }
 
 /**
- * Miniflare v4 options of the contract-floor Worker (bench/contract-floor-worker.js) behind a direct
- * socket on `port`: it accepts the bench's evaluate key.
+ * Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`; `ignoreBody`
+ * makes it answer a POST without reading the body.
  */
+export function bareWorkerOptions(port: number, name = 'bare', ignoreBody = false): Record<string, unknown> {
+  return baselineWorkerOptions(name, 'bare-worker.js', port, ignoreBody ? { IGNORE_BODY: '1' } : {});
+}
+
+/** Miniflare v4 options of the contract-floor Worker behind a direct socket on `port`: it accepts the bench's evaluate key. */
 export function contractFloorWorkerOptions(port: number): Record<string, unknown> {
-  return {
-    name: 'contract-floor',
-    modules: true,
-    scriptPath: resolve(ROOT, 'bench/contract-floor-worker.js'),
-    compatibilityDate: COMPATIBILITY_DATE,
-    compatibilityFlags: ['nodejs_compat'],
-    bindings: { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}` },
-    unsafeDirectSockets: [{ host: '127.0.0.1', port }],
-  };
+  return baselineWorkerOptions('contract-floor', 'contract-floor-worker.js', port, { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}` });
 }
 
 export interface Rig {

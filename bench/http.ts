@@ -104,11 +104,11 @@ function median(values: readonly number[]): number {
  * of (evaluate p99 − bare p99) within a round: the two run back to back, and one stall of this shared
  * machine then moves one round, not the verdict. The p99s over all rounds are shown beside it.
  */
-function fixedRateRow(p: PerTarget, base: PerTarget, rate: number): SummaryRow {
+function fixedRateRow(route: string, p: PerTarget, base: PerTarget, rate: number): SummaryRow {
   const added = median(p.p99PerSegment.map((p99, i) => p99 - base.p99PerSegment[i]!));
   const errors = p.errors + base.errors;
   return {
-    metric: `${p.target}: p99 added latency vs bare at a fixed ${rate} req/s (median over rounds)`,
+    metric: `${route}: p99 added latency vs bare at a fixed ${rate} req/s (median over rounds)`,
     value:
       `${round(added, 2)} ms (all rounds: p99 ${round(p.latencyMs.p99, 2)} vs ${round(base.latencyMs.p99, 2)} ms, p50 ${round(p.latencyMs.p50, 2)} vs ${round(base.latencyMs.p50, 2)} ms; ` +
       `${p.p99PerSegment.length} rounds, ${p.requests} vs ${base.requests} answers, ${errors} errors)`,
@@ -195,12 +195,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   let dedicated: PerTarget[];
   let fixed: PerTarget[];
   let fixedRates: number[];
-  let fixedTargets: Target[];
   try {
     await checkTargets(targets);
     const isolate = await isolateHeapSampler(inspectorPort, 'evaluate');
-    const evaluateNames = new Set(pairs.map((p) => p.evaluate.name));
+    // Whether the evaluate Worker is under load right now (set as each measured segment starts).
     let loaded = false;
+    const onSegment = (t: Target) => (loaded = t.url.startsWith(rig.urls.evaluate!));
     const sampler = setInterval(() => {
       const t = Date.now() - started;
       if (pid !== undefined) rss.push({ t, mib: rssMiB(pid) });
@@ -214,19 +214,19 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         connections,
         pid,
         log: (l) => ctx.log(`http (dedicated): ${l}`),
-        onSegment: (t) => (loaded = evaluateNames.has(t.name)),
+        onSegment,
       });
       dedicated = summarise(targets, segments);
       // 1b. Latency at a fixed rate: each pair at half of what its slower Worker answered above.
       const saturated = new Map(dedicated.map((p) => [p.target, p]));
       fixedRates = pairs.map((p) => Math.max(100, Math.floor((0.5 * Math.min(saturated.get(p.evaluate.name)!.rps, saturated.get(p.bare.name)!.rps)) / 50) * 50));
-      fixedTargets = pairs.flatMap((p, i) => [p.bare, p.evaluate].map((t) => ({ ...t, name: `fixed rate: ${t.name}`, rate: fixedRates[i] })));
+      const fixedTargets = pairs.flatMap((p, i) => [p.bare, p.evaluate].map((t) => ({ ...t, name: `fixed rate: ${t.name}`, rate: fixedRates[i] })));
       const fixedSegments = await interleave(fixedTargets, {
         rounds: ctx.quick ? 3 : 6,
         seconds: ctx.quick ? 3 : 5,
         connections,
         log: (l) => ctx.log(`http (dedicated, fixed rate): ${l}`),
-        onSegment: (t) => (loaded = t.name.startsWith('fixed rate: ') && evaluateNames.has(t.name.slice('fixed rate: '.length))),
+        onSegment,
       });
       fixed = summarise(fixedTargets, fixedSegments);
     } finally {
@@ -257,7 +257,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     ...pairs.flatMap((p) => rows('', of(p.evaluate), of(p.bare))),
     ...pairs.map((p, i) => {
       const fixedOf = (t: Target) => fixed.find((f) => f.target === `fixed rate: ${t.name}`)!;
-      return fixedRateRow({ ...fixedOf(p.evaluate), target: p.evaluate.name }, fixedOf(p.bare), fixedRates[i]!);
+      return fixedRateRow(p.evaluate.name, fixedOf(p.evaluate), fixedOf(p.bare), fixedRates[i]!);
     }),
     ...pairs.flatMap((p) => floorRows(of(p.evaluate), of(p.floor!), of(p.bare))),
     {
