@@ -2,24 +2,24 @@
 // flag is evaluated, run in the same workerd as the evaluate Worker and the bare Worker. It reads the
 // key from Authorization and checks it, reads and parses a POST body as JSON, and answers constant JSON
 // with the headers every evaluate answer carries (docs/api.md): X-Request-Id (the caller's or a new
-// UUID), CORS, Cache-Control and Vary. It does not route, validate or evaluate. Reported beside the
-// bare Worker so the gap to the bare Worker can be split into "what the contract costs" and "what
-// evaluation costs"; it is not the baseline the target is judged against.
+// UUID), Cache-Control and Vary, and CORS when the request has Origin. It does not route, validate or
+// evaluate. Reported beside the bare Worker so the gap to the bare Worker can be split into "what the
+// contract costs" and "what evaluation costs"; it is not the baseline the target is judged against.
 const BODY = JSON.stringify({ key: 'campaign.creation.enabled', value: true, reason: 'STATIC', source: 'system', version: '1' });
-const ANSWER_HEADERS = new Headers({
+const COMMON = {
   'Content-Type': 'application/json',
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': 'ETag,X-Request-Id,Retry-After',
   'Cache-Control': 'private, max-age=0, must-revalidate',
-  Vary: 'Authorization, X-API-Key',
-});
+  Vary: 'Authorization, X-API-Key, Origin',
+};
+const ANSWER_HEADERS = new Headers(COMMON);
+const CORS_ANSWER_HEADERS = new Headers({ ...COMMON, 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag,X-Request-Id,Retry-After' });
 
 export default {
   async fetch(request, env) {
     const headers = request.headers;
     if (headers.get('Authorization') !== env.EXPECTED_AUTHORIZATION) return new Response(null, { status: 401 });
     if (request.method === 'POST') JSON.parse(await request.text());
-    const res = new Response(BODY, { headers: ANSWER_HEADERS });
+    const res = new Response(BODY, { headers: headers.has('Origin') ? CORS_ANSWER_HEADERS : ANSWER_HEADERS });
     res.headers.set('X-Request-Id', headers.get('X-Request-Id') || crypto.randomUUID());
     return res;
   },

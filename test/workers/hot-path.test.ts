@@ -108,6 +108,10 @@ describe('the hot path answers exactly as the Hono app', () => {
     ['OFREP: targetingKey and userId differ → 400', post('/ofrep/v1/evaluate/flags/platform.meta.enabled', { context: { targetingKey: 'a', userId: 'b' } }), 400],
     ['OFREP: extra context attributes', post('/ofrep/v1/evaluate/flags/platform.meta.enabled', { context: { orgId: 'org-a', email: 'x@y.z', plan: 3 } }), 200],
     ['OFREP: another org → 403', post('/ofrep/v1/evaluate/flags/platform.meta.enabled', { context: { orgId: 'org-b' } }, bearer(ORG_A_KEY)), 403],
+    ['a browser (Origin): CORS headers', get('/v1/flags/platform.meta.enabled?orgId=org-a', { ...bearer(GLOBAL_KEY), Origin: 'https://app.example' }), 200],
+    ['a browser (Origin): an error answer', get('/v1/flags/no.such.flag', { ...bearer(GLOBAL_KEY), Origin: 'https://app.example' }), 404],
+    ['a browser (Origin): bulk', post('/v1/evaluate', { context: { orgId: 'org-a' } }, { ...bearer(GLOBAL_KEY), Origin: 'https://app.example' }), 200],
+    ['a browser (Origin): OFREP bulk with its ETag', post('/ofrep/v1/evaluate/flags', { context: { orgId: 'org-a' } }, { ...bearer(GLOBAL_KEY), Origin: 'https://app.example' }), 200],
     ['OFREP bulk', post('/ofrep/v1/evaluate/flags', { context: { orgId: 'org-a' } }), 200],
     ['OFREP bulk: invalid context → 400', post('/ofrep/v1/evaluate/flags', { context: { orgId: 7 } }), 400],
   ])('%s', async (_name, make, status) => {

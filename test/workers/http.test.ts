@@ -146,6 +146,23 @@ describe('CORS and caching headers', () => {
     const res = await get('/v1/flags/campaign.creation.enabled');
     expect(res.headers.get('Cache-Control')).toContain('max-age=0');
   });
+
+  it('sends CORS headers only to a request with Origin, and says the answer varies with it', async () => {
+    for (const path of ['/v1/flags/campaign.creation.enabled', '/v1/flags/no.such.flag', '/nowhere']) {
+      const server = await SELF.fetch(`${base}${path}`, { headers: bearer(GLOBAL_KEY) });
+      expect(server.headers.get('Access-Control-Allow-Origin'), path).toBeNull();
+      expect(server.headers.get('Access-Control-Expose-Headers'), path).toBeNull();
+      expect(server.headers.get('Vary'), path).toBe('Authorization, X-API-Key, Origin');
+      expect(server.headers.get('X-Request-Id'), path).toBeTruthy();
+      const browser = await SELF.fetch(`${base}${path}`, { headers: { ...bearer(GLOBAL_KEY), Origin: 'https://app.example' } });
+      expect(browser.headers.get('Access-Control-Allow-Origin'), path).toBe('*');
+      expect(browser.headers.get('Access-Control-Expose-Headers'), path).toBe('ETag,X-Request-Id,Retry-After');
+      expect(browser.headers.get('Vary'), path).toBe('Authorization, X-API-Key, Origin');
+    }
+    const post = await SELF.fetch(`${base}/v1/evaluate`, { method: 'POST', headers: { ...bearer(GLOBAL_KEY), 'Content-Type': 'application/json' }, body: '{}' });
+    expect(post.status).toBe(200);
+    expect(post.headers.get('Access-Control-Allow-Origin')).toBeNull();
+  });
 });
 
 describe('bad input → 4xx naming the field, never 500', () => {

@@ -1,7 +1,7 @@
 import { getQueryParam } from 'hono/utils/url';
 import { errorAnswer, type Answer } from './answer';
 import { presentedKey } from './auth';
-import { render, requestIdOf } from './edge';
+import { render, requestIdOf, wantsCors } from './edge';
 import type { Env } from './env';
 import { scheduleFlush } from './metrics';
 import { answerBulk, answerFlag } from './routes/v1';
@@ -86,14 +86,22 @@ const DIGITS = /^\d{1,10}$/;
  * undeclared lengths go through Hono's body limit).
  */
 export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
-  const finish = (answer: Answer, requestId: string, env: Env, ctx: ExecutionContext | undefined): Response => {
-    const res = render(answer, requestId);
+  const finish = (answer: Answer, requestId: string, cors: boolean, env: Env, ctx: ExecutionContext | undefined): Response => {
+    const res = render(answer, requestId, cors);
     scheduleFlush(ctx, env, runtime.metrics(env), runtime.clock);
     return res;
   };
 
   /** A POST route: one async step (the body), then the same route functions; errors become answers. */
-  const answerPost = async (route: Route, req: Request, env: Env, ctx: ExecutionContext | undefined, caller: EvaluateKeyRecord, requestId: string): Promise<Response> => {
+  const answerPost = async (
+    route: Route,
+    req: Request,
+    env: Env,
+    ctx: ExecutionContext | undefined,
+    caller: EvaluateKeyRecord,
+    requestId: string,
+    cors: boolean,
+  ): Promise<Response> => {
     let answer: Answer;
     try {
       const text = await req.text();
@@ -106,7 +114,7 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     } catch (err) {
       answer = errorAnswer(err, requestId);
     }
-    return finish(answer, requestId, env, ctx);
+    return finish(answer, requestId, cors, env, ctx);
   };
 
   /** The answer, or undefined when the request is left to the Hono app (nothing read, nothing changed). */
@@ -127,17 +135,18 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     if (caller == null) return undefined;
 
     const requestId = requestIdOf(headers);
-    if (route.kind !== 'flag') return answerPost(route, req, env, ctx, caller, requestId);
+    const cors = wantsCors(headers);
+    if (route.kind !== 'flag') return answerPost(route, req, env, ctx, caller, requestId, cors);
     let pending: Answer | Promise<Answer>;
     try {
       pending = answerFlag(runtime, env, caller, route.key, queryOf(url));
     } catch (err) {
-      return finish(errorAnswer(err, requestId), requestId, env, ctx);
+      return finish(errorAnswer(err, requestId), requestId, cors, env, ctx);
     }
-    if (!(pending instanceof Promise)) return finish(pending, requestId, env, ctx);
+    if (!(pending instanceof Promise)) return finish(pending, requestId, cors, env, ctx);
     return pending.then(
-      (answer) => finish(answer, requestId, env, ctx),
-      (err: unknown) => finish(errorAnswer(err, requestId), requestId, env, ctx),
+      (answer) => finish(answer, requestId, cors, env, ctx),
+      (err: unknown) => finish(errorAnswer(err, requestId), requestId, cors, env, ctx),
     );
   };
 }
