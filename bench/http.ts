@@ -6,7 +6,7 @@
 // evaluate Worker, the bare Worker added through `extraWorkers`), labelled "stack".
 import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
-import { childWorkerdPids, machine, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
+import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 import { bundleEvaluate, checkTargets, evaluateTargets, histogramPercentile, interleave, mergeHistograms, startRig, type Segment, type Target } from './http-rig';
 
 export { bareWorkerOptions } from './http-rig';
@@ -88,13 +88,6 @@ function pairedTargets(urls: { evaluate: string; bare: string; floor?: string },
   const bare = evaluateTargets('bare: ', urls.bare, evalKey, orgId, userId);
   const floor = urls.floor === undefined ? undefined : evaluateTargets('contract floor: ', urls.floor, evalKey, orgId, userId);
   return evaluateTargets('', urls.evaluate, evalKey, orgId, userId).map((t, i) => ({ evaluate: t, bare: bare[i]!, floor: floor?.[i] }));
-}
-
-/** The middle value; the mean of the two middle values of an even count. */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**

@@ -43,6 +43,13 @@ export function percentile(sample: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
+/** The middle value; the mean of the two middle values of an even count (`percentile` takes the lower one). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 export interface Percentiles {
   n: number;
   p50: number;
