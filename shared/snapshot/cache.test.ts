@@ -74,4 +74,101 @@ describe('LayerCache', () => {
     for (const org of ['org-a', 'org-b', 'org-c', 'org-b']) await cache.layersFor(kv, org, 0);
     expect(cache.stats().orgEntries).toBe(2);
   });
+  describe('refresh ahead (with a background runner)', () => {
+    /** Collects the work a caller would hand to `ctx.waitUntil`. */
+    function runner() {
+      const pending: Promise<unknown>[] = [];
+      return { pending, waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending.splice(0)) };
+    }
+
+    it('answers from memory past half the max age and re-reads in the background, so no call waits', async () => {
+      const { kv, get, data } = kvOf(all);
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      const background = runner();
+      await cache.layersFor(kv, 'org-a', 0, undefined, background);
+      expect(background.pending).toHaveLength(0);
+
+      expect(cache.layersFor(kv, 'org-a', 499, undefined, background)).not.toBeInstanceOf(Promise);
+      expect(get).toHaveBeenCalledTimes(2); // younger than half the max age: nothing to do
+
+      data.set(globalLayerKey, JSON.stringify({ ...layers.global, version: layers.global.version + 1 }));
+      const ahead = cache.layersFor(kv, 'org-a', 500, undefined, background);
+      expect(ahead).not.toBeInstanceOf(Promise);
+      expect((ahead as { global: { version: number } }).global.version).toBe(layers.global.version);
+      expect(background.pending).toHaveLength(2); // one background read per layer
+      expect(get).toHaveBeenCalledTimes(4);
+      await background.settle();
+
+      // The copies are as old as the background read's start (500): at 999 they are fresh and young.
+      const after = cache.layersFor(kv, 'org-a', 999, undefined, background);
+      expect(after).not.toBeInstanceOf(Promise);
+      expect((after as { global: { version: number } }).global.version).toBe(layers.global.version + 1);
+      expect(get).toHaveBeenCalledTimes(4);
+    });
+
+    it('starts one background read per layer at a time', async () => {
+      const { kv, get } = kvOf(all);
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      const background = runner();
+      await cache.layersFor(kv, undefined, 0);
+      for (const now of [600, 650, 700]) cache.layersFor(kv, undefined, now, undefined, background);
+      expect(background.pending).toHaveLength(1);
+      expect(get).toHaveBeenCalledTimes(2);
+      await background.settle();
+      cache.layersFor(kv, undefined, 1200, undefined, background); // 600 ms after the last read: ahead again
+      expect(background.pending).toHaveLength(1);
+      await background.settle();
+      expect(get).toHaveBeenCalledTimes(3);
+    });
+
+    it('without a runner, behaves as before: synchronous until the max age, then the call waits', async () => {
+      const { kv, get } = kvOf(all);
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      await cache.layersFor(kv, undefined, 0);
+      expect(cache.layersFor(kv, undefined, 999)).not.toBeInstanceOf(Promise);
+      expect(get).toHaveBeenCalledTimes(1);
+      expect(cache.layersFor(kv, undefined, 1000)).toBeInstanceOf(Promise);
+    });
+
+    it('a slow background read does not overwrite a newer copy that landed first', async () => {
+      const { kv, data } = kvOf(all);
+      let release: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let slowNext = false;
+      const source = {
+        async get(key: string, type: 'text') {
+          const text = await kv.get(key);
+          if (slowNext) {
+            slowNext = false;
+            await gate;
+          }
+          return type === 'text' ? text : text;
+        },
+      };
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      const background = runner();
+      await cache.layersFor(source, undefined, 0);
+      slowNext = true;
+      cache.layersFor(source, undefined, 600, undefined, background); // reads version v (slow)
+      data.set(globalLayerKey, JSON.stringify({ ...layers.global, version: layers.global.version + 5 }));
+      const newer = (await cache.layersFor(source, undefined, 1700))!; // stale: reads v+5 and waits
+      expect(newer.global.version).toBe(layers.global.version + 5);
+      release();
+      await background.settle();
+      expect((cache.layersFor(source, undefined, 1800) as typeof newer).global.version).toBe(layers.global.version + 5);
+    });
+
+    it('a failed background read keeps the good copy and reports it', async () => {
+      const { data, kv } = kvOf(all);
+      const onError = vi.fn();
+      const cache = new LayerCache({ maxAgeMs: 1000 }, onError);
+      const background = runner();
+      const good = await cache.layersFor(kv, undefined, 0);
+      data.set(globalLayerKey, '{not json');
+      expect(cache.layersFor(kv, undefined, 700, undefined, background)).toEqual(good);
+      await background.settle();
+      expect(onError).toHaveBeenCalledWith(expect.objectContaining({ kind: 'json' }));
+      expect(cache.layersFor(kv, undefined, 1500)).toEqual(good); // retried no sooner than a max age after the failed read
+    });
+  });
 });

@@ -10,6 +10,9 @@ import { GlobalLayerSchema, OrgLayerSchema } from './schema';
  *   markers) sit in an LRU bounded by entry count and estimated bytes.
  * - A layer is served from memory for `maxAgeMs`, then re-read; both layers are read in parallel, and
  *   an unchanged text keeps the decoded objects (no JSON.parse, no zod).
+ * - Refresh ahead: a caller that can run work after its answer (a Worker's `ctx.waitUntil`) has a
+ *   copy older than half the max age re-read in the background while it is answered from memory,
+ *   so in steady traffic no request waits for KV; the max age still bounds every answer.
  * - A failed read (KV error, bad JSON, schema violation, vanished global layer) keeps the last good copy
  *   and retries after another `maxAgeMs`; with no good copy `layersFor` answers null (caller fails closed).
  * - Reads are not shared between requests: a Workers I/O promise must not be awaited by another request.
@@ -20,6 +23,11 @@ import { GlobalLayerSchema, OrgLayerSchema } from './schema';
 /** What the cache reads: a KV binding, or anything with its `get(key, 'text')`. */
 export interface LayerSource {
   get(key: string, type: 'text'): Promise<string | null>;
+}
+
+/** Runs work after the answer (a Worker's ExecutionContext fits). */
+export interface WaitUntil {
+  waitUntil(promise: Promise<unknown>): void;
 }
 
 /** Why a read did not replace the cached copy; reported, never thrown. */
@@ -53,6 +61,8 @@ interface Slot<T> {
   loaded: boolean;
   /** The Layers last handed out for this slot, reused while the values it holds are current (no allocation per request). */
   composed?: Layers;
+  /** Clock reading at which a background re-read started (refresh ahead); NaN when none is in flight. */
+  refreshingSince: number;
 }
 
 const EMPTY_SLOT_BYTES = 128;
@@ -63,7 +73,7 @@ function weightOf(text: string | null, kvKey: string): number {
 }
 
 function newSlot<T>(kvKey: string): Slot<T> {
-  return { kvKey, value: null, text: null, bytes: weightOf(null, kvKey), checkedAt: 0, loaded: false };
+  return { kvKey, value: null, text: null, bytes: weightOf(null, kvKey), checkedAt: 0, loaded: false, refreshingSince: Number.NaN };
 }
 
 function messageOf(err: unknown): string {
@@ -89,15 +99,30 @@ export class LayerCache {
   /**
    * The layers for an org (`undefined`: global only), or null when there is no usable copy.
    * Synchronous while both layers are fresh. `onReadError` also hears this call's failed reads, so a
-   * caller can attribute them (the SDK reports them with the flag key that triggered the read).
+   * caller can attribute them (the SDK reports them with the flag key that triggered the read). With
+   * `background`, a fresh copy past half its max age is re-read in `background.waitUntil` (one read
+   * per layer at a time) and this call still answers synchronously from memory.
    */
-  layersFor(kv: LayerSource, orgId: string | undefined, nowMs: number, onReadError?: ReadErrorListener): Layers | null | Promise<Layers | null> {
+  layersFor(
+    kv: LayerSource,
+    orgId: string | undefined,
+    nowMs: number,
+    onReadError?: ReadErrorListener,
+    background?: WaitUntil,
+  ): Layers | null | Promise<Layers | null> {
     const global = this.global;
     const org = orgId === undefined ? null : this.orgSlot(orgId);
     const maxAge = this.settings.maxAgeMs;
     const globalStale = !global.loaded || nowMs - global.checkedAt >= maxAge;
     const orgStale = org !== null && (!org.loaded || nowMs - org.checkedAt >= maxAge);
-    if (!globalStale && !orgStale) return compose(global, org);
+    if (!globalStale && !orgStale) {
+      if (background !== undefined) {
+        const ahead = maxAge / 2;
+        if (nowMs - global.checkedAt >= ahead) this.refreshAhead(global, kv, nowMs, onReadError, background);
+        if (org !== null && nowMs - org.checkedAt >= ahead) this.refreshAhead(org, kv, nowMs, onReadError, background);
+      }
+      return compose(global, org);
+    }
     return Promise.all([
       globalStale ? this.refresh(global, kv, nowMs, onReadError) : undefined,
       orgStale && org ? this.refresh(org, kv, nowMs, onReadError) : undefined,
@@ -146,6 +171,20 @@ export class LayerCache {
     return slot;
   }
 
+  /**
+   * Re-reads a fresh slot in the background unless a read of it is already in flight. A read that
+   * never settles (its request was cancelled) stops counting as in flight after a max age.
+   */
+  private refreshAhead<T>(slot: Slot<T>, kv: LayerSource, nowMs: number, onReadError: ReadErrorListener | undefined, background: WaitUntil): void {
+    if (nowMs - slot.refreshingSince < this.settings.maxAgeMs) return;
+    slot.refreshingSince = nowMs;
+    background.waitUntil(
+      this.refresh(slot, kv, nowMs, onReadError).finally(() => {
+        if (slot.refreshingSince === nowMs) slot.refreshingSince = Number.NaN;
+      }),
+    );
+  }
+
   private async refresh<T>(slot: Slot<T>, kv: LayerSource, nowMs: number, onReadError: ReadErrorListener | undefined): Promise<void> {
     const isGlobal = this.isGlobal(slot);
     const fail = (kind: LayerReadError['kind'], message: string) => this.failed(slot, nowMs, { kvKey: slot.kvKey, kind, message }, onReadError);
@@ -155,6 +194,8 @@ export class LayerCache {
     } catch (err) {
       return fail('kv', messageOf(err));
     }
+    // A read that started later has already landed (a slow background read overtaken): keep the newer copy.
+    if (slot.loaded && nowMs < slot.checkedAt) return;
     if (text === null) {
       // An org without data is normal; the global layer vanishing is not, so keep what we have.
       if (isGlobal) return fail('missing', 'no global layer in KV');
@@ -194,7 +235,7 @@ export class LayerCache {
 
   private failed<T>(slot: Slot<T>, nowMs: number, error: LayerReadError, onReadError: ReadErrorListener | undefined): void {
     // With a good copy, wait a full max-age before asking KV again; without one, the next call retries.
-    if (slot.loaded) slot.checkedAt = nowMs;
+    if (slot.loaded) slot.checkedAt = Math.max(slot.checkedAt, nowMs);
     this.onError(error);
     onReadError?.(error);
   }

@@ -1,7 +1,8 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { globalLayerKey, orgLayerKey } from '../../shared/snapshot';
-import { createEvaluateApp } from '../../workers/evaluate/app';
+import { evaluateKeyKey, globalLayerKey, orgLayerKey } from '../../shared/snapshot';
+import { sha256Hex } from '../../shared/tokens';
+import { createEvaluateApp, createEvaluateWorker } from '../../workers/evaluate/app';
 import { KeyCache } from '../../workers/evaluate/auth';
 import { settingsOf } from '../../workers/evaluate/env';
 import { LayerCache, type LayerReadError } from '../../workers/evaluate/layers';
@@ -190,6 +191,39 @@ describe('LayerCache', () => {
   });
 });
 
+describe('the Worker refreshes its layers ahead of the max age', () => {
+  it('in steady traffic no request waits for KV, and a change is answered within the max age', async () => {
+    const kv = await seeded();
+    await putKey(kv, GLOBAL_KEY, { id: 'k', name: 'k' });
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const worker = createEvaluateWorker({ clock: () => now, keys: new KeyCache({ hitTtlMs: 60_000, missTtlMs: 1000, maxEntries: 10 }), metrics: null });
+    const env = { FLAGS_KV: kv as unknown as KVNamespace, SNAPSHOT_MAX_AGE_MS: '1000' };
+    const ask = async () => {
+      const ctx = createExecutionContext();
+      const res = worker.fetch(new Request('https://eval.test/v1/flags/campaign.creation.enabled?orgId=org-a', { headers: bearer(GLOBAL_KEY) }), env, ctx);
+      const waited = res instanceof Promise;
+      const body = (await (await res).json()) as { version: string };
+      await waitOnExecutionContext(ctx); // background work of this request (the read ahead) ends here
+      return { waited, version: body.version, reads: kv.reads };
+    };
+
+    expect((await ask()).waited).toBe(true); // first request: nothing cached, it waits for KV
+    const start = kv.reads;
+    await putLayers(kv, cascadeLayers(8)); // published after the copies were read
+
+    now += 400; // younger than half the max age: answered from memory, nothing read
+    expect(await ask()).toEqual({ waited: false, version: '7:7', reads: start });
+    now += 200; // past half the max age: still answered from memory, both layers re-read behind it
+    expect(await ask()).toEqual({ waited: false, version: '7:7', reads: start + 2 });
+    now += 300; // 900 ms after the first read, 300 ms after the read ahead: the new snapshot, no wait
+    expect(await ask()).toEqual({ waited: false, version: '8:8', reads: start + 2 });
+    for (let i = 0; i < 10; i++) {
+      now += 250; // a request every 250 ms for 2.5 s: never a wait, at most one read ahead per layer in flight
+      expect((await ask()).waited).toBe(false);
+    }
+  });
+});
+
 describe('settingsOf', () => {
   it('reads the vars and falls back to defaults for missing or malformed ones', () => {
     expect(settingsOf({ SNAPSHOT_MAX_AGE_MS: '250', SNAPSHOT_CACHE_MAX_ENTRIES: '10', SNAPSHOT_CACHE_MAX_BYTES: '4096' })).toEqual({ maxAgeMs: 250, maxEntries: 10, maxBytes: 4096 });
@@ -232,6 +266,112 @@ describe('KeyCache', () => {
     kv.failing = true;
     expect(await keys.lookup(kv, 'k1', 100)).toMatchObject({ id: 'a' });
     await expect(keys.lookup(kv, 'k2', 100)).rejects.toMatchObject({ status: 503 });
+  });
+});
+
+describe('KeyCache reads known keys ahead', () => {
+  const options = { hitTtlMs: 1000, missTtlMs: 1000, maxEntries: 10 };
+  function runner() {
+    const pending: Promise<unknown>[] = [];
+    return { pending, waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending.splice(0)) };
+  }
+
+  it('past half its time a known key is answered from memory and re-read behind the answer', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const keys = new KeyCache(options);
+    const background = runner();
+    await keys.lookup(kv, 'k1', 0);
+    expect(keys.peek('k1', 499, kv, background)).toMatchObject({ id: 'a' });
+    expect(background.pending).toHaveLength(0);
+    expect(keys.peek('k1', 500, kv, background)).toMatchObject({ id: 'a' });
+    expect(keys.peek('k1', 600, kv, background)).toMatchObject({ id: 'a' }); // one read ahead at a time
+    expect(background.pending).toHaveLength(1);
+    await background.settle();
+    expect(kv.reads).toBe(2);
+    expect(keys.peek('k1', 1400)).toMatchObject({ id: 'a' }); // renewed from 500: fresh until 1500
+    expect(keys.peek('k1', 1500)).toBeUndefined();
+  });
+
+  it('a revoked key is noticed by the read ahead, within the hit time', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const keys = new KeyCache(options);
+    const background = runner();
+    await keys.lookup(kv, 'k1', 0);
+    kv.data.clear(); // revoked
+    keys.peek('k1', 700, kv, background);
+    await background.settle();
+    expect(keys.peek('k1', 701)).toBeNull(); // remembered as unknown: 401 from now on
+  });
+
+  it('while KV fails, keeps the key until it expires and asks KV at most once per half of its time', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const keys = new KeyCache(options);
+    const background = runner();
+    await keys.lookup(kv, 'k1', 0);
+    kv.failing = true;
+    for (const now of [500, 600, 700, 800, 900, 999]) expect(keys.peek('k1', now, kv, background)).toMatchObject({ id: 'a' });
+    await background.settle();
+    expect(kv.reads).toBe(2);
+    expect(keys.peek('k1', 1000, kv, background)).toBeUndefined(); // expired: the request asks KV itself (and gets the last good copy or 503)
+  });
+
+  it('a slow read ahead does not bring back a key that a later read found revoked', async () => {
+    const kv = new FakeKv();
+    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let read: () => void = () => {};
+    const readDone = new Promise<void>((resolve) => (read = resolve));
+    const slow = {
+      async get(key: string, type: 'text') {
+        const text = await kv.get(key, type);
+        read();
+        await gate;
+        return text;
+      },
+    };
+    const keys = new KeyCache(options);
+    const background = runner();
+    await keys.lookup(kv, 'k1', 0);
+    keys.peek('k1', 600, slow, background); // reads "valid", lands late
+    await readDone;
+    kv.data.clear(); // revoked
+    expect(await keys.lookup(kv, 'k1', 1000)).toBeNull(); // expired: a request reads "revoked"
+    release();
+    await background.settle();
+    expect(keys.peek('k1', 1001)).toBeNull();
+  });
+
+  it('the Worker never sends a request of a key in steady use the slow way, and honours a revocation within the hit time', async () => {
+    const kv = await seeded();
+    await putKey(kv, GLOBAL_KEY, { id: 'k', name: 'k' });
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const worker = createEvaluateWorker({ clock: () => now, keys: new KeyCache(options), metrics: null });
+    const env = { FLAGS_KV: kv as unknown as KVNamespace, SNAPSHOT_MAX_AGE_MS: '600000' };
+    const ask = async () => {
+      const ctx = createExecutionContext();
+      const res = worker.fetch(new Request('https://eval.test/v1/flags/campaign.creation.enabled', { headers: bearer(GLOBAL_KEY) }), env, ctx);
+      const waited = res instanceof Promise; // the hot path answers a cached key synchronously; a key lookup is async
+      const status = (await res).status;
+      await waitOnExecutionContext(ctx);
+      return { waited, status };
+    };
+    expect(await ask()).toEqual({ waited: true, status: 200 });
+    for (let i = 0; i < 12; i++) {
+      now += 250; // 3 s of traffic with a 1 s key time: every key read happens behind an answer
+      expect(await ask()).toEqual({ waited: false, status: 200 });
+    }
+    await kv.delete(evaluateKeyKey(await sha256Hex(GLOBAL_KEY))); // revoked
+    const revokedAt = now;
+    let status = 200;
+    while (status === 200 && now - revokedAt <= 1000) {
+      now += 100;
+      status = (await ask()).status;
+    }
+    expect(status).toBe(401);
   });
 });
 

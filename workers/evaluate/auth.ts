@@ -2,7 +2,8 @@ import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../../shared/http/problem';
 import { sha256Hex } from '../../shared/tokens';
 import { EvaluateKeyRecordSchema, evaluateKeyKey, type EvaluateKeyRecord } from '../../shared/snapshot';
-import type { AppEnv } from './env';
+import type { WaitUntil } from '../../shared/snapshot/cache';
+import { executionCtxOf, type AppEnv } from './env';
 
 /** What the key cache reads: a KV binding, or anything with its `get(key, 'text')`. */
 export interface KeySource {
@@ -26,6 +27,10 @@ const KEY_SHAPE = /^[\x21-\x7e]+$/;
 interface CachedKey {
   record: EvaluateKeyRecord | null;
   expiresAt: number;
+  /** Clock reading at which the read that produced this entry started. */
+  readAt: number;
+  /** Clock reading at which a background re-read of a known key started (refresh ahead); NaN: none yet. */
+  aheadAt: number;
 }
 
 function decodeRecord(text: string): EvaluateKeyRecord | null {
@@ -42,6 +47,9 @@ function decodeRecord(text: string): EvaluateKeyRecord | null {
 /**
  * Evaluate keys by presented token, per isolate: hits and misses are remembered briefly, the map is
  * bounded (oldest entry dropped first). Keyed by the token itself so a cached request hashes nothing.
+ * A known key in its second half of life is re-read from KV in the background (when the caller can
+ * run background work), so a key in steady use is never looked up while a request waits, and a
+ * revocation still takes effect within `hitTtlMs`.
  */
 export class KeyCache {
   private readonly options: KeyCacheOptions;
@@ -54,16 +62,33 @@ export class KeyCache {
   /**
    * The cached answer for a token while it is fresh (a record, or null for a remembered unknown key);
    * undefined when KV must be asked (then call `lookup`). Synchronous: a cache hit is one Map lookup.
+   * With `kv` and `background`, a known key past half its time is re-read in `background.waitUntil`.
    */
-  peek(token: string, nowMs: number): EvaluateKeyRecord | null | undefined {
+  peek(token: string, nowMs: number, kv?: KeySource, background?: WaitUntil): EvaluateKeyRecord | null | undefined {
     const cached = this.entries.get(token);
-    return cached !== undefined && nowMs < cached.expiresAt ? cached.record : undefined;
+    if (cached === undefined || nowMs >= cached.expiresAt) return undefined;
+    if (kv !== undefined && background !== undefined && cached.record !== null && cached.expiresAt - nowMs <= this.options.hitTtlMs / 2) {
+      this.readAhead(kv, token, cached, nowMs, background);
+    }
+    return cached.record;
   }
 
   /** The key's record, null for an unknown key; throws ApiError 503 when KV fails and nothing is cached. */
   async lookup(kv: KeySource, token: string, nowMs: number): Promise<EvaluateKeyRecord | null> {
     const cached = this.entries.get(token);
     if (cached !== undefined && nowMs < cached.expiresAt) return cached.record;
+    return this.read(kv, token, nowMs, cached);
+  }
+
+  /** One background re-read per key per half of its time (a failed one is not retried sooner). */
+  private readAhead(kv: KeySource, token: string, cached: CachedKey, nowMs: number, background: WaitUntil): void {
+    if (nowMs - cached.aheadAt < this.options.hitTtlMs / 2) return;
+    cached.aheadAt = nowMs;
+    // When KV fails, `read` answers the cached record and the entry stays until it expires.
+    background.waitUntil(this.read(kv, token, nowMs, cached));
+  }
+
+  private async read(kv: KeySource, token: string, nowMs: number, cached: CachedKey | undefined): Promise<EvaluateKeyRecord | null> {
     let text: string | null;
     try {
       text = await kv.get(evaluateKeyKey(await sha256Hex(token)), 'text');
@@ -74,7 +99,10 @@ export class KeyCache {
       throw new ApiError(503, { detail: 'Evaluate keys cannot be checked right now; retry shortly.' });
     }
     const record = text === null ? null : decodeRecord(text);
-    this.remember(token, { record, expiresAt: nowMs + (record === null ? this.options.missTtlMs : this.options.hitTtlMs) });
+    // A read that started later has already landed (a slow background read overtaken): it stands.
+    const current = this.entries.get(token);
+    if (current !== undefined && current.readAt > nowMs) return current.record;
+    this.remember(token, { record, expiresAt: nowMs + (record === null ? this.options.missTtlMs : this.options.hitTtlMs), readAt: nowMs, aheadAt: Number.NaN });
     return record;
   }
 
@@ -113,7 +141,7 @@ export function requireEvaluateKey(keys: KeyCache, clock: () => number): Middlew
     }
     // Only well-shaped tokens are ever cached, so a hit needs no shape check and no await.
     const now = clock();
-    let record = keys.peek(token, now);
+    let record = keys.peek(token, now, c.env.FLAGS_KV, executionCtxOf(c));
     if (record === undefined) record = token.length <= MAX_KEY_LENGTH && KEY_SHAPE.test(token) ? await keys.lookup(c.env.FLAGS_KV, token, now) : null;
     if (record === null) {
       c.header('WWW-Authenticate', 'Bearer realm="cmis-flags-evaluate", error="invalid_token"');

@@ -106,9 +106,9 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     try {
       const text = await req.text();
       let pending: Answer | Promise<Answer>;
-      if (route.kind === 'bulk') pending = answerBulk(runtime, env, caller, text);
-      else if (route.kind === 'ofrep-flag') pending = answerOfrepFlag(runtime, env, caller, route.key, text);
-      else pending = answerOfrepBulk(runtime, env, caller, text, req.headers.get('If-None-Match') ?? undefined);
+      if (route.kind === 'bulk') pending = answerBulk(runtime, env, ctx, caller, text);
+      else if (route.kind === 'ofrep-flag') pending = answerOfrepFlag(runtime, env, ctx, caller, route.key, text);
+      else pending = answerOfrepBulk(runtime, env, ctx, caller, text, req.headers.get('If-None-Match') ?? undefined);
       // No extra turn when the layers were cached.
       answer = pending instanceof Promise ? await pending : pending;
     } catch (err) {
@@ -131,7 +131,7 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     }
     const token = presentedKey(headers.get('Authorization') ?? undefined, () => headers.get('X-API-Key') ?? undefined);
     if (token === undefined) return undefined;
-    const caller = runtime.keys.peek(token, runtime.clock());
+    const caller = runtime.keys.peek(token, runtime.clock(), env.FLAGS_KV, ctx);
     if (caller == null) return undefined;
 
     const requestId = requestIdOf(headers);
@@ -139,7 +139,7 @@ export function hotPath(runtime: EvaluateRuntime, maxBodyBytes: number) {
     if (route.kind !== 'flag') return answerPost(route, req, env, ctx, caller, requestId, cors);
     let pending: Answer | Promise<Answer>;
     try {
-      pending = answerFlag(runtime, env, caller, route.key, queryOf(url));
+      pending = answerFlag(runtime, env, ctx, caller, route.key, queryOf(url));
     } catch (err) {
       return finish(errorAnswer(err, requestId), requestId, cors, env, ctx);
     }

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { DEFAULT_METRICS, MetricsCollector, type MetricsSettings } from '../../shared/metrics';
-import type { AppEnv, Env } from './env';
+import type { WaitUntil } from '../../shared/snapshot/cache';
+import { executionCtxOf, type AppEnv, type Env } from './env';
 
 /**
  * Evaluation metrics of the evaluate Worker: one collector per isolate (per app), filled by the
@@ -26,22 +27,12 @@ export function metricsSettingsOf(env: Partial<Env> | undefined): MetricsSetting
   };
 }
 
-/** The part of an execution context a flush needs. */
-export interface WaitUntil {
-  waitUntil(promise: Promise<unknown>): void;
-}
-
 /** Runs after the response is built: when a flush is due, it happens in `waitUntil`, a tick later. */
 export function flushMetricsAfter(metricsOf: (env: Env) => MetricsCollector | null, clock: () => number): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     await next();
-    let ctx: WaitUntil | undefined;
-    try {
-      ctx = c.executionCtx;
-    } catch {
-      ctx = undefined; // no execution context (app.request in tests): the counts wait for a request that has one
-    }
-    scheduleFlush(ctx, c.env, metricsOf(c.env), clock);
+    // Without an execution context (app.request in tests) the counts wait for a request that has one.
+    scheduleFlush(executionCtxOf(c), c.env, metricsOf(c.env), clock);
   };
 }
 

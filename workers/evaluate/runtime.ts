@@ -1,5 +1,6 @@
 import type { Layers } from '../../shared/engine';
 import { MetricsCollector } from '../../shared/metrics';
+import type { WaitUntil } from '../../shared/snapshot/cache';
 import { KeyCache } from './auth';
 import { settingsOf, type Env } from './env';
 import { createLayerCache, type LayerCache } from './layers';
@@ -9,8 +10,11 @@ import { metricsSettingsOf } from './metrics';
 export interface EvaluateRuntime {
   readonly clock: () => number;
   readonly keys: KeyCache;
-  /** The layers for an org (undefined: global only); null when no good copy exists (fail closed). */
-  layers(env: Env, orgId: string | undefined): Layers | null | Promise<Layers | null>;
+  /**
+   * The layers for an org (undefined: global only); null when no good copy exists (fail closed).
+   * With the request's `ctx`, a copy past half its max age is re-read in `ctx.waitUntil` (refresh ahead).
+   */
+  layers(env: Env, orgId: string | undefined, ctx: WaitUntil | undefined): Layers | null | Promise<Layers | null>;
   /** The isolate's evaluation counter; null when metrics are off (`METRICS=off` or no EVENTS binding). */
   metrics(env: Env): MetricsCollector | null;
 }
@@ -32,9 +36,9 @@ export function createRuntime(options: EvaluateRuntimeOptions = {}): EvaluateRun
   return {
     clock,
     keys: options.keys ?? new KeyCache(),
-    layers(env, orgId) {
+    layers(env, orgId, ctx) {
       cache ??= createLayerCache(settingsOf(env));
-      return cache.layersFor(env.FLAGS_KV, orgId, clock());
+      return cache.layersFor(env.FLAGS_KV, orgId, clock(), undefined, ctx);
     },
     metrics(env) {
       if (metrics === undefined) {
@@ -47,7 +51,13 @@ export function createRuntime(options: EvaluateRuntimeOptions = {}): EvaluateRun
 }
 
 /** Runs `then` over an org's layers: synchronously when they are cached and fresh (no extra turn on the hot path). */
-export function withLayers<T>(runtime: EvaluateRuntime, env: Env, orgId: string | undefined, then: (layers: Layers | null) => T): T | Promise<T> {
-  const pending = runtime.layers(env, orgId);
+export function withLayers<T>(
+  runtime: EvaluateRuntime,
+  env: Env,
+  ctx: WaitUntil | undefined,
+  orgId: string | undefined,
+  then: (layers: Layers | null) => T,
+): T | Promise<T> {
+  const pending = runtime.layers(env, orgId, ctx);
   return pending instanceof Promise ? pending.then(then) : then(pending);
 }

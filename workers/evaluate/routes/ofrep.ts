@@ -4,7 +4,8 @@ import type { EvaluateKeyRecord } from '../../../shared/snapshot';
 import { sha256Hex } from '../../../shared/tokens';
 import { JSON_UTF8, jsonAnswer, send, type Answer } from '../answer';
 import { scopedOrgId } from '../auth';
-import type { AppEnv, Env } from '../env';
+import { executionCtxOf, type AppEnv, type Env } from '../env';
+import type { WaitUntil } from '../../../shared/snapshot/cache';
 import { withLayers, type EvaluateRuntime } from '../runtime';
 import { OfrepBodySchema, describeErrors, fieldErrors, isFlagKey, parseJsonBody, quickOfrepContext, type RequestContext } from '../schemas';
 
@@ -84,12 +85,19 @@ async function bulkEtag(version: string, body: string): Promise<string> {
 const RETRY_SOON = { 'Retry-After': '1' };
 
 /** `POST /ofrep/v1/evaluate/flags/:key`: one flag, context in the body. 403 (another org) is thrown as ApiError. */
-export function answerOfrepFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, key: string, text: string): Answer | Promise<Answer> {
+export function answerOfrepFlag(
+  runtime: EvaluateRuntime,
+  env: Env,
+  ctx: WaitUntil | undefined,
+  caller: EvaluateKeyRecord,
+  key: string,
+  text: string,
+): Answer | Promise<Answer> {
   const read = readContext(caller, text);
   if ('code' in read) return jsonAnswer({ key, errorCode: read.code, errorDetails: read.details }, 400);
   if (!isFlagKey(key)) return jsonAnswer({ key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `"${key}" is not a valid flag key.` }, 404);
   const { context } = read;
-  return withLayers(runtime, env, context.orgId, (layers) => {
+  return withLayers(runtime, env, ctx, context.orgId, (layers) => {
     if (layers === null) return jsonAnswer({ key, errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
     const now = runtime.clock();
     const result = evaluate(layers, key, context, now);
@@ -101,10 +109,17 @@ export function answerOfrepFlag(runtime: EvaluateRuntime, env: Env, caller: Eval
 }
 
 /** `POST /ofrep/v1/evaluate/flags`: every live flag, with a strong ETag and 304 on `If-None-Match`. */
-export async function answerOfrepBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, text: string, ifNoneMatch: string | undefined): Promise<Answer> {
+export async function answerOfrepBulk(
+  runtime: EvaluateRuntime,
+  env: Env,
+  ctx: WaitUntil | undefined,
+  caller: EvaluateKeyRecord,
+  text: string,
+  ifNoneMatch: string | undefined,
+): Promise<Answer> {
   const read = readContext(caller, text);
   if ('code' in read) return jsonAnswer({ errorCode: read.code, errorDetails: read.details }, 400);
-  const pending = runtime.layers(env, read.context.orgId);
+  const pending = runtime.layers(env, read.context.orgId, ctx);
   const layers = pending instanceof Promise ? await pending : pending;
   if (layers === null) return jsonAnswer({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
   const now = runtime.clock();
@@ -122,9 +137,9 @@ export async function answerOfrepBulk(runtime: EvaluateRuntime, env: Env, caller
 
 export function ofrepRoutes(runtime: EvaluateRuntime): Hono<AppEnv> {
   const ofrep = new Hono<AppEnv>();
-  ofrep.post('/evaluate/flags/:key', async (c) => send(c, await answerOfrepFlag(runtime, c.env, c.get('caller'), c.req.param('key'), await c.req.text())));
+  ofrep.post('/evaluate/flags/:key', async (c) => send(c, await answerOfrepFlag(runtime, c.env, executionCtxOf(c), c.get('caller'), c.req.param('key'), await c.req.text())));
   ofrep.post('/evaluate/flags', async (c) =>
-    send(c, await answerOfrepBulk(runtime, c.env, c.get('caller'), await c.req.text(), c.req.header('If-None-Match'))),
+    send(c, await answerOfrepBulk(runtime, c.env, executionCtxOf(c), c.get('caller'), await c.req.text(), c.req.header('If-None-Match'))),
   );
   return ofrep;
 }

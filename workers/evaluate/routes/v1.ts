@@ -4,7 +4,8 @@ import { ApiError } from '../../../shared/http/problem';
 import type { EvaluateKeyRecord } from '../../../shared/snapshot';
 import { jsonAnswer, send, type Answer } from '../answer';
 import { scopedOrgId } from '../auth';
-import type { AppEnv, Env } from '../env';
+import { executionCtxOf, type AppEnv, type Env } from '../env';
+import type { WaitUntil } from '../../../shared/snapshot/cache';
 import { withLayers, type EvaluateRuntime } from '../runtime';
 import {
   BulkBodySchema,
@@ -52,7 +53,14 @@ function flagAnswer(result: EvalResult, fallback: JsonValue): Record<string, unk
  * `GET /v1/flags/:key`: one flag, context in the query. Throws ApiError (422 bad input, 403 another
  * org, 404 no such flag). Without any snapshot: 200 ERROR with the caller's default (fail closed).
  */
-export function answerFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, key: string, rawQuery: Record<string, string>): Answer | Promise<Answer> {
+export function answerFlag(
+  runtime: EvaluateRuntime,
+  env: Env,
+  ctx: WaitUntil | undefined,
+  caller: EvaluateKeyRecord,
+  key: string,
+  rawQuery: Record<string, string>,
+): Answer | Promise<Answer> {
   // A valid request (the common case) is checked without zod; anything else gets zod's error answer.
   let query = isFlagKey(key) ? quickFlagQuery(rawQuery) : undefined;
   if (query === undefined) {
@@ -67,7 +75,7 @@ export function answerFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
   const orgId = scopedOrgId(caller, query.orgId);
   const context: RequestContext = { orgId, userId: query.userId, platform: query.platform };
   const fallback = query.default;
-  return withLayers(runtime, env, orgId, (layers) => {
+  return withLayers(runtime, env, ctx, orgId, (layers) => {
     if (layers === null) {
       return jsonAnswer({ key, value: callerDefault(fallback), reason: 'ERROR', source: 'system', errorCode: 'GENERAL', detail: NO_SNAPSHOT, version: null }, 200, NO_STORE);
     }
@@ -82,7 +90,7 @@ export function answerFlag(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
 }
 
 /** `POST /v1/evaluate`: many flags (all live ones unless `flags` names some), context in the body. */
-export function answerBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateKeyRecord, text: string): Answer | Promise<Answer> {
+export function answerBulk(runtime: EvaluateRuntime, env: Env, ctx: WaitUntil | undefined, caller: EvaluateKeyRecord, text: string): Answer | Promise<Answer> {
   const json = parseJsonBody(text);
   if (!json.ok) throw new ApiError(400, { detail: `The body is not valid JSON: ${json.message}` });
   let body: { context?: { orgId?: unknown; userId?: unknown; platform?: unknown } | null; flags?: string[]; defaults?: Record<string, unknown> } | undefined = quickBulkBody(json.value);
@@ -100,7 +108,7 @@ export function answerBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
     platform: (input?.platform as string | null | undefined) ?? undefined,
   };
   const fallback = (key: string): JsonValue => (defaults !== undefined && Object.hasOwn(defaults, key) ? (defaults[key] as JsonValue) : null);
-  return withLayers(runtime, env, orgId, (layers) => {
+  return withLayers(runtime, env, ctx, orgId, (layers) => {
     const flags: Record<string, unknown> = {};
     if (layers === null) {
       for (const key of requested ?? []) flags[key] = { value: fallback(key), reason: 'ERROR', source: 'system', errorCode: 'GENERAL' };
@@ -124,7 +132,7 @@ export function answerBulk(runtime: EvaluateRuntime, env: Env, caller: EvaluateK
  */
 export function v1Routes(runtime: EvaluateRuntime): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
-  v1.get('/flags/:key', async (c) => send(c, await answerFlag(runtime, c.env, c.get('caller'), c.req.param('key'), c.req.query())));
-  v1.post('/evaluate', async (c) => send(c, await answerBulk(runtime, c.env, c.get('caller'), await c.req.text())));
+  v1.get('/flags/:key', async (c) => send(c, await answerFlag(runtime, c.env, executionCtxOf(c), c.get('caller'), c.req.param('key'), c.req.query())));
+  v1.post('/evaluate', async (c) => send(c, await answerBulk(runtime, c.env, executionCtxOf(c), c.get('caller'), await c.req.text())));
   return v1;
 }
