@@ -136,13 +136,13 @@ describe('LayerCache', () => {
       const gate = new Promise<void>((resolve) => (release = resolve));
       let slowNext = false;
       const source = {
-        async get(key: string, type: 'text') {
+        async get(key: string) {
           const text = await kv.get(key);
           if (slowNext) {
             slowNext = false;
             await gate;
           }
-          return type === 'text' ? text : text;
+          return text;
         },
       };
       const cache = new LayerCache({ maxAgeMs: 1000 });
