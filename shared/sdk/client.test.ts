@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { putLayers, startKv, vectorCases, vectorLayers } from '../../test/sdk/fixtures';
 import { memoryKv } from '../../test/sdk/memory-kv';
+import { globalLayerKey } from '../snapshot';
 import { createFlagClient } from './client';
 import { FeatureDisabledError, FlagEvaluationError } from './errors';
 
@@ -126,5 +127,45 @@ describe('forRequest memoisation (local)', () => {
     expect(await request.getValue('campaign.max_budget', 0)).toBe(5000);
     expect(await request.evaluate('no.such.flag')).toMatchObject({ errorCode: 'FLAG_NOT_FOUND' });
     expect(store.get).toHaveBeenCalledTimes(2);
+  });
+});
+
+describe('refresh ahead (local, with waitUntil)', () => {
+  it('re-reads layers past half the max age behind the answer, so later checks neither wait nor miss a change', async () => {
+    const store = memoryKv();
+    const pending: Promise<unknown>[] = [];
+    let now = NOW;
+    const flags = createFlagClient({ kv: store.kv, now: () => now, cacheMaxAgeMs: 1000, waitUntil: (p) => void pending.push(p) });
+    const ctx = { orgId: 'org-a' };
+    const first = await flags.evaluate('campaign.creation.enabled', ctx);
+    expect(store.get).toHaveBeenCalledTimes(2);
+
+    const global = JSON.parse(store.data.get(globalLayerKey)!) as { version: number };
+    store.data.set(globalLayerKey, JSON.stringify({ ...global, version: global.version + 1 }));
+    now += 400;
+    await flags.evaluate('campaign.creation.enabled', ctx);
+    expect(pending).toHaveLength(0); // younger than half the max age
+    now += 200;
+    expect((await flags.evaluate('campaign.creation.enabled', ctx)).version).toBe(first.version); // answered from memory…
+    expect(pending).toHaveLength(2); // …while both layers are re-read behind it
+    await Promise.all(pending.splice(0));
+    now += 300; // 900 ms after the first read: the re-read copy answers, no new read
+    const after = await flags.evaluate('campaign.creation.enabled', ctx);
+    expect(after.version).not.toBe(first.version);
+    expect(store.get).toHaveBeenCalledTimes(4);
+    expect(pending).toHaveLength(0);
+  });
+
+  it('without waitUntil, layers are re-read only once the max age has passed', async () => {
+    const store = memoryKv();
+    let now = NOW;
+    const flags = createFlagClient({ kv: store.kv, now: () => now, cacheMaxAgeMs: 1000 });
+    await flags.evaluate('campaign.creation.enabled', { orgId: 'org-a' });
+    now += 999;
+    await flags.evaluate('campaign.creation.enabled', { orgId: 'org-a' });
+    expect(store.get).toHaveBeenCalledTimes(2);
+    now += 1;
+    await flags.evaluate('campaign.creation.enabled', { orgId: 'org-a' });
+    expect(store.get).toHaveBeenCalledTimes(4);
   });
 });

@@ -17,7 +17,14 @@ const SERVICE_ORIGIN = 'https://evaluate.internal';
 
 function transportOf(options: FlagClientOptions, now: () => number): Transport {
   if ('kv' in options) {
-    return localTransport({ kv: options.kv, cache: options.cache, cacheMaxAgeMs: options.cacheMaxAgeMs ?? DEFAULT_CACHE_MAX_AGE_MS, now, metrics: options.metrics });
+    return localTransport({
+      kv: options.kv,
+      cache: options.cache,
+      cacheMaxAgeMs: options.cacheMaxAgeMs ?? DEFAULT_CACHE_MAX_AGE_MS,
+      now,
+      metrics: options.metrics,
+      waitUntil: options.waitUntil,
+    });
   }
   if ('service' in options) {
     const service = options.service;

@@ -51,6 +51,11 @@ export interface LocalOptions extends CommonOptions {
   cache?: LayerCache;
   /** Count evaluations like the evaluate Worker does (same `metrics` messages, same queue); off by default. */
   metrics?: LocalMetricsOptions;
+  /**
+   * `ctx.waitUntil` of the request: layers past half `cacheMaxAgeMs` are then re-read behind the
+   * answer (refresh ahead, as the evaluate Worker does), so in steady traffic no check waits for KV.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /**

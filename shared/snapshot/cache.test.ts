@@ -121,6 +121,22 @@ describe('LayerCache', () => {
       expect(get).toHaveBeenCalledTimes(3);
     });
 
+    it('freshLayersFor reads ahead too, and still never waits', async () => {
+      const { kv, get } = kvOf(all);
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      const background = runner();
+      await cache.layersFor(kv, 'org-a', 0);
+      expect(cache.freshLayersFor('org-a', 400, kv, background)?.org?.orgId).toBe('org-a');
+      expect(background.pending).toHaveLength(0);
+      expect(cache.freshLayersFor('org-a', 500, kv, background)?.org?.orgId).toBe('org-a');
+      expect(background.pending).toHaveLength(2);
+      await background.settle();
+      expect(get).toHaveBeenCalledTimes(4);
+      expect(cache.freshLayersFor('org-a', 1400)?.org?.orgId).toBe('org-a'); // fresh from the read at 500
+      expect(cache.freshLayersFor('org-b', 600, kv, background)).toBeUndefined(); // not in memory: nothing read
+      expect(background.pending).toHaveLength(0);
+    });
+
     it('without a runner, behaves as before: synchronous until the max age, then the call waits', async () => {
       const { kv, get } = kvOf(all);
       const cache = new LayerCache({ maxAgeMs: 1000 });

@@ -116,11 +116,7 @@ export class LayerCache {
     const globalStale = !global.loaded || nowMs - global.checkedAt >= maxAge;
     const orgStale = org !== null && (!org.loaded || nowMs - org.checkedAt >= maxAge);
     if (!globalStale && !orgStale) {
-      if (background !== undefined) {
-        const ahead = maxAge / 2;
-        if (nowMs - global.checkedAt >= ahead) this.refreshAhead(global, kv, nowMs, onReadError, background);
-        if (org !== null && nowMs - org.checkedAt >= ahead) this.refreshAhead(org, kv, nowMs, onReadError, background);
-      }
+      if (background !== undefined) this.readAhead(global, org, kv, nowMs, onReadError, background);
       return compose(global, org);
     }
     return Promise.all([
@@ -130,16 +126,17 @@ export class LayerCache {
   }
 
   /**
-   * The layers for an org if both are in memory and fresh, without reading KV or touching the LRU;
+   * The layers for an org if both are in memory and fresh, without waiting for KV or touching the LRU;
    * undefined otherwise (then call `layersFor`). Lets a caller skip promises and timers on the hot path.
+   * With `kv` and `background`, copies past half their max age are re-read as in `layersFor`.
    */
-  freshLayersFor(orgId: string | undefined, nowMs: number): Layers | null | undefined {
+  freshLayersFor(orgId: string | undefined, nowMs: number, kv?: LayerSource, background?: WaitUntil): Layers | null | undefined {
     const maxAge = this.settings.maxAgeMs;
     const global = this.global;
     if (!global.loaded || nowMs - global.checkedAt >= maxAge) return undefined;
-    if (orgId === undefined) return compose(global, null);
-    const org = this.orgs.get(orgId);
-    if (org === undefined || !org.loaded || nowMs - org.checkedAt >= maxAge) return undefined;
+    const org = orgId === undefined ? null : this.orgs.get(orgId);
+    if (org === undefined || (org !== null && (!org.loaded || nowMs - org.checkedAt >= maxAge))) return undefined;
+    if (kv !== undefined && background !== undefined) this.readAhead(global, org, kv, nowMs, undefined, background);
     return compose(global, org);
   }
 
@@ -169,6 +166,20 @@ export class LayerCache {
     }
     this.newest = orgId;
     return slot;
+  }
+
+  /** Starts a background re-read of each fresh layer past half its max age. */
+  private readAhead(
+    global: Slot<GlobalLayer>,
+    org: Slot<OrgLayer> | null,
+    kv: LayerSource,
+    nowMs: number,
+    onReadError: ReadErrorListener | undefined,
+    background: WaitUntil,
+  ): void {
+    const ahead = this.settings.maxAgeMs / 2;
+    if (nowMs - global.checkedAt >= ahead) this.refreshAhead(global, kv, nowMs, onReadError, background);
+    if (org !== null && nowMs - org.checkedAt >= ahead) this.refreshAhead(org, kv, nowMs, onReadError, background);
   }
 
   /**

@@ -39,6 +39,8 @@ export interface LocalTransportOptions {
   cacheMaxAgeMs: number;
   now: () => number;
   metrics?: LocalMetricsOptions | undefined;
+  /** Background work after the answer (`ctx.waitUntil`): enables reading layers ahead of their max age. */
+  waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
 }
 
 /** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
@@ -50,10 +52,12 @@ export function localTransport(options: LocalTransportOptions): Transport {
 
   const orgIdOf = (ctx: EvalContext) => (typeof ctx.orgId === 'string' && ctx.orgId !== '' ? ctx.orgId : undefined);
   const metrics = options.metrics ? localMetrics(options.metrics) : undefined;
+  const waitUntil = options.waitUntil;
+  const background = waitUntil === undefined ? undefined : { waitUntil };
 
   async function layersOf(ctx: EvalContext, call: Call): Promise<Layers> {
     const failures: LayerReadError[] = [];
-    const layers = await cache.layersFor(source, orgIdOf(ctx), options.now(), (error) => failures.push(error));
+    const layers = await cache.layersFor(source, orgIdOf(ctx), options.now(), (error) => failures.push(error), background);
     if (layers === null) {
       const first = failures[0];
       if (first) throw readFailure(first);
@@ -68,7 +72,7 @@ export function localTransport(options: LocalTransportOptions): Transport {
     name: 'local',
     evaluateCached(key: string, ctx: EvalContext): EvalResult | undefined {
       const now = options.now();
-      const layers = cache.freshLayersFor(orgIdOf(ctx), now);
+      const layers = cache.freshLayersFor(orgIdOf(ctx), now, source, background);
       if (!layers) return undefined;
       const result = evaluate(layers, key, ctx, now);
       metrics?.record(key, orgIdOf(ctx), result, now);
