@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { putLayers, startKv, vectorCases, vectorLayers } from '../../test/sdk/fixtures';
 import { memoryKv } from '../../test/sdk/memory-kv';
+import { backgroundRunner } from '../../test/support/background';
 import { globalLayerKey } from '../snapshot';
 import { createFlagClient } from './client';
 import { FeatureDisabledError, FlagEvaluationError } from './errors';
@@ -133,9 +134,9 @@ describe('forRequest memoisation (local)', () => {
 describe('refresh ahead (local, with waitUntil)', () => {
   it('re-reads layers past half the max age behind the answer, so later checks neither wait nor miss a change', async () => {
     const store = memoryKv();
-    const pending: Promise<unknown>[] = [];
+    const { pending, waitUntil, settle } = backgroundRunner();
     let now = NOW;
-    const flags = createFlagClient({ kv: store.kv, now: () => now, cacheMaxAgeMs: 1000, waitUntil: (p) => void pending.push(p) });
+    const flags = createFlagClient({ kv: store.kv, now: () => now, cacheMaxAgeMs: 1000, waitUntil });
     const ctx = { orgId: 'org-a' };
     const first = await flags.evaluate('campaign.creation.enabled', ctx);
     expect(store.get).toHaveBeenCalledTimes(2);
@@ -148,7 +149,7 @@ describe('refresh ahead (local, with waitUntil)', () => {
     now += 200;
     expect((await flags.evaluate('campaign.creation.enabled', ctx)).version).toBe(first.version); // answered from memory…
     expect(pending).toHaveLength(2); // …while both layers are re-read behind it
-    await Promise.all(pending.splice(0));
+    await settle();
     now += 300; // 900 ms after the first read: the re-read copy answers, no new read
     const after = await flags.evaluate('campaign.creation.enabled', ctx);
     expect(after.version).not.toBe(first.version);

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { vectorLayers } from '../../test/sdk/fixtures';
+import { backgroundRunner } from '../../test/support/background';
 import { LayerCache } from './cache';
 import { globalLayerKey, orgLayerKey } from './keys';
 
@@ -75,16 +76,10 @@ describe('LayerCache', () => {
     expect(cache.stats().orgEntries).toBe(2);
   });
   describe('refresh ahead (with a background runner)', () => {
-    /** Collects the work a caller would hand to `ctx.waitUntil`. */
-    function runner() {
-      const pending: Promise<unknown>[] = [];
-      return { pending, waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending.splice(0)) };
-    }
-
     it('answers from memory past half the max age and re-reads in the background, so no call waits', async () => {
       const { kv, get, data } = kvOf(all);
       const cache = new LayerCache({ maxAgeMs: 1000 });
-      const background = runner();
+      const background = backgroundRunner();
       await cache.layersFor(kv, 'org-a', 0, undefined, background);
       expect(background.pending).toHaveLength(0);
 
@@ -109,7 +104,7 @@ describe('LayerCache', () => {
     it('starts one background read per layer at a time', async () => {
       const { kv, get } = kvOf(all);
       const cache = new LayerCache({ maxAgeMs: 1000 });
-      const background = runner();
+      const background = backgroundRunner();
       await cache.layersFor(kv, undefined, 0);
       for (const now of [600, 650, 700]) cache.layersFor(kv, undefined, now, undefined, background);
       expect(background.pending).toHaveLength(1);
@@ -124,7 +119,7 @@ describe('LayerCache', () => {
     it('freshLayersFor reads ahead too, and still never waits', async () => {
       const { kv, get } = kvOf(all);
       const cache = new LayerCache({ maxAgeMs: 1000 });
-      const background = runner();
+      const background = backgroundRunner();
       await cache.layersFor(kv, 'org-a', 0);
       expect(cache.freshLayersFor('org-a', 400, kv, background)?.org?.orgId).toBe('org-a');
       expect(background.pending).toHaveLength(0);
@@ -162,7 +157,7 @@ describe('LayerCache', () => {
         },
       };
       const cache = new LayerCache({ maxAgeMs: 1000 });
-      const background = runner();
+      const background = backgroundRunner();
       await cache.layersFor(source, undefined, 0);
       slowNext = true;
       cache.layersFor(source, undefined, 600, undefined, background); // reads version v (slow)
@@ -178,7 +173,7 @@ describe('LayerCache', () => {
       const { data, kv } = kvOf(all);
       const onError = vi.fn();
       const cache = new LayerCache({ maxAgeMs: 1000 }, onError);
-      const background = runner();
+      const background = backgroundRunner();
       const good = await cache.layersFor(kv, undefined, 0);
       data.set(globalLayerKey, '{not json');
       expect(cache.layersFor(kv, undefined, 700, undefined, background)).toEqual(good);

@@ -112,9 +112,8 @@ export class LayerCache {
   ): Layers | null | Promise<Layers | null> {
     const global = this.global;
     const org = orgId === undefined ? null : this.orgSlot(orgId);
-    const maxAge = this.settings.maxAgeMs;
-    const globalStale = !global.loaded || nowMs - global.checkedAt >= maxAge;
-    const orgStale = org !== null && (!org.loaded || nowMs - org.checkedAt >= maxAge);
+    const globalStale = this.stale(global, nowMs);
+    const orgStale = org !== null && this.stale(org, nowMs);
     if (!globalStale && !orgStale) {
       if (background !== undefined) this.readAhead(global, org, kv, nowMs, onReadError, background);
       return compose(global, org);
@@ -131,11 +130,11 @@ export class LayerCache {
    * With `kv` and `background`, copies past half their max age are re-read as in `layersFor`.
    */
   freshLayersFor(orgId: string | undefined, nowMs: number, kv?: LayerSource, background?: WaitUntil): Layers | null | undefined {
-    const maxAge = this.settings.maxAgeMs;
     const global = this.global;
-    if (!global.loaded || nowMs - global.checkedAt >= maxAge) return undefined;
+    if (this.stale(global, nowMs)) return undefined;
     const org = orgId === undefined ? null : this.orgs.get(orgId);
-    if (org === undefined || (org !== null && (!org.loaded || nowMs - org.checkedAt >= maxAge))) return undefined;
+    if (org === undefined) return undefined; // never asked for: only layersFor may read it
+    if (org !== null && this.stale(org, nowMs)) return undefined;
     if (kv !== undefined && background !== undefined) this.readAhead(global, org, kv, nowMs, undefined, background);
     return compose(global, org);
   }
@@ -146,6 +145,11 @@ export class LayerCache {
       bytes: this.orgBytes + this.global.bytes,
       globalVersion: this.global.loaded ? (this.global.value?.version ?? null) : null,
     };
+  }
+
+  /** No copy yet, or the copy is at least the max age old: it must be read before it is served. */
+  private stale(slot: Slot<unknown>, nowMs: number): boolean {
+    return !slot.loaded || nowMs - slot.checkedAt >= this.settings.maxAgeMs;
   }
 
   private isGlobal(slot: Slot<unknown>): boolean {

@@ -6,6 +6,7 @@ import { createEvaluateApp, createEvaluateWorker } from '../../workers/evaluate/
 import { KeyCache } from '../../workers/evaluate/auth';
 import { settingsOf } from '../../workers/evaluate/env';
 import { LayerCache, type LayerReadError } from '../../workers/evaluate/layers';
+import { backgroundRunner } from '../support/background';
 import { FakeKv, GLOBAL_KEY, bearer, cascadeLayers, putKey, putLayers } from './helpers';
 
 /**
@@ -271,17 +272,17 @@ describe('KeyCache', () => {
 
 describe('KeyCache reads known keys ahead', () => {
   const options = { hitTtlMs: 1000, missTtlMs: 1000, maxEntries: 10 };
-  function runner() {
-    const pending: Promise<unknown>[] = [];
-    return { pending, waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending.splice(0)) };
-  }
-
-  it('past half its time a known key is answered from memory and re-read behind the answer', async () => {
+  /** A key cache that read key `k1` (valid) from a fake KV at time 0, and a background runner. */
+  async function warmKey() {
     const kv = new FakeKv();
     await putKey(kv, 'k1', { id: 'a', name: 'a' });
     const keys = new KeyCache(options);
-    const background = runner();
     await keys.lookup(kv, 'k1', 0);
+    return { kv, keys, background: backgroundRunner() };
+  }
+
+  it('past half its time a known key is answered from memory and re-read behind the answer', async () => {
+    const { kv, keys, background } = await warmKey();
     expect(keys.peek('k1', 499, kv, background)).toMatchObject({ id: 'a' });
     expect(background.pending).toHaveLength(0);
     expect(keys.peek('k1', 500, kv, background)).toMatchObject({ id: 'a' });
@@ -294,11 +295,7 @@ describe('KeyCache reads known keys ahead', () => {
   });
 
   it('a revoked key is noticed by the read ahead, within the hit time', async () => {
-    const kv = new FakeKv();
-    await putKey(kv, 'k1', { id: 'a', name: 'a' });
-    const keys = new KeyCache(options);
-    const background = runner();
-    await keys.lookup(kv, 'k1', 0);
+    const { kv, keys, background } = await warmKey();
     kv.data.clear(); // revoked
     keys.peek('k1', 700, kv, background);
     await background.settle();
@@ -306,11 +303,7 @@ describe('KeyCache reads known keys ahead', () => {
   });
 
   it('while KV fails, keeps the key until it expires and asks KV at most once per half of its time', async () => {
-    const kv = new FakeKv();
-    await putKey(kv, 'k1', { id: 'a', name: 'a' });
-    const keys = new KeyCache(options);
-    const background = runner();
-    await keys.lookup(kv, 'k1', 0);
+    const { kv, keys, background } = await warmKey();
     kv.failing = true;
     for (const now of [500, 600, 700, 800, 900, 999]) expect(keys.peek('k1', now, kv, background)).toMatchObject({ id: 'a' });
     await background.settle();
@@ -319,8 +312,7 @@ describe('KeyCache reads known keys ahead', () => {
   });
 
   it('a slow read ahead does not bring back a key that a later read found revoked', async () => {
-    const kv = new FakeKv();
-    await putKey(kv, 'k1', { id: 'a', name: 'a' });
+    const { kv, keys, background } = await warmKey();
     let release: () => void = () => {};
     const gate = new Promise<void>((resolve) => (release = resolve));
     let read: () => void = () => {};
@@ -333,9 +325,6 @@ describe('KeyCache reads known keys ahead', () => {
         return text;
       },
     };
-    const keys = new KeyCache(options);
-    const background = runner();
-    await keys.lookup(kv, 'k1', 0);
     keys.peek('k1', 600, slow, background); // reads "valid", lands late
     await readDone;
     kv.data.clear(); // revoked

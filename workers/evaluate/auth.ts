@@ -26,8 +26,7 @@ const KEY_SHAPE = /^[\x21-\x7e]+$/;
 
 interface CachedKey {
   record: EvaluateKeyRecord | null;
-  expiresAt: number;
-  /** Clock reading at which the read that produced this entry started. */
+  /** Clock reading at which the read that produced this entry started; it is trusted for a hit or miss time from then. */
   readAt: number;
   /** Clock reading at which a background re-read of a known key started (refresh ahead); NaN: none yet. */
   aheadAt: number;
@@ -66,8 +65,8 @@ export class KeyCache {
    */
   peek(token: string, nowMs: number, kv?: KeySource, background?: WaitUntil): EvaluateKeyRecord | null | undefined {
     const cached = this.entries.get(token);
-    if (cached === undefined || nowMs >= cached.expiresAt) return undefined;
-    if (kv !== undefined && background !== undefined && cached.record !== null && cached.expiresAt - nowMs <= this.options.hitTtlMs / 2) {
+    if (cached === undefined || !this.fresh(cached, nowMs)) return undefined;
+    if (kv !== undefined && background !== undefined && cached.record !== null && nowMs - cached.readAt >= this.options.hitTtlMs / 2) {
       this.readAhead(kv, token, cached, nowMs, background);
     }
     return cached.record;
@@ -76,8 +75,13 @@ export class KeyCache {
   /** The key's record, null for an unknown key; throws ApiError 503 when KV fails and nothing is cached. */
   async lookup(kv: KeySource, token: string, nowMs: number): Promise<EvaluateKeyRecord | null> {
     const cached = this.entries.get(token);
-    if (cached !== undefined && nowMs < cached.expiresAt) return cached.record;
+    if (cached !== undefined && this.fresh(cached, nowMs)) return cached.record;
     return this.read(kv, token, nowMs, cached);
+  }
+
+  /** A found key is trusted for `hitTtlMs` after its read started, "no such key" for `missTtlMs`. */
+  private fresh(cached: CachedKey, nowMs: number): boolean {
+    return nowMs - cached.readAt < (cached.record === null ? this.options.missTtlMs : this.options.hitTtlMs);
   }
 
   /** One background re-read per key per half of its time (a failed one is not retried sooner). */
@@ -102,7 +106,7 @@ export class KeyCache {
     // A read that started later has already landed (a slow background read overtaken): it stands.
     const current = this.entries.get(token);
     if (current !== undefined && current.readAt > nowMs) return current.record;
-    this.remember(token, { record, expiresAt: nowMs + (record === null ? this.options.missTtlMs : this.options.hitTtlMs), readAt: nowMs, aheadAt: Number.NaN });
+    this.remember(token, { record, readAt: nowMs, aheadAt: Number.NaN });
     return record;
   }
 
