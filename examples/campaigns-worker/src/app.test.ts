@@ -6,11 +6,11 @@ import type { Env } from './env';
 
 // The app over the vectors' layers in a KV stand-in: org-a has meta and tiktok, org-b has campaign
 // creation switched off, org-c has the defaults. End-to-end runs are in test/e2e/sdk-example.test.ts.
-function setup(env: Partial<Env> = {}) {
+function setup(env: Partial<Env> = {}, ctx?: ExecutionContext) {
   const store = memoryKv(appLayers());
   const app = createCampaignsApp();
   const call = (method: string, path: string, org: string, body?: unknown, user = 'u1') =>
-    app.request(path, { method, headers: { 'X-Org-Id': org, 'X-User-Id': user, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }, { FLAGS_KV: store.kv, ...env });
+    app.request(path, { method, headers: { 'X-Org-Id': org, 'X-User-Id': user, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }, { FLAGS_KV: store.kv, ...env }, ctx);
   return { store, call };
 }
 
@@ -58,6 +58,25 @@ describe('campaigns example (local transport)', () => {
   it('lists the platforms an org may connect', async () => {
     const res = await setup().call('GET', '/integrations', 'org-a');
     expect(await res.json()).toEqual({ orgId: 'org-a', platforms: ['meta', 'tiktok'] });
+  });
+
+  it("with the request's execution context, layers are re-read behind the answer", async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const background: Promise<unknown>[] = [];
+      const ctx = { waitUntil: (p: Promise<unknown>) => void background.push(p), passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+      const { store, call } = setup({}, ctx);
+      expect((await call('GET', '/integrations', 'org-a')).status).toBe(200);
+      const reads = store.get.mock.calls.length;
+      vi.advanceTimersByTime(600); // past half the SDK's 1 s max age, still fresh
+      const res = await call('GET', '/integrations', 'org-a');
+      expect(await res.json()).toEqual({ orgId: 'org-a', platforms: ['meta', 'tiktok'] });
+      expect(background.length).toBeGreaterThan(0);
+      await Promise.all(background);
+      expect(store.get.mock.calls.length).toBe(reads + 2); // global and org-a, behind the answer
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('KV failing: the campaign route answers 403, not 500', async () => {

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { createFlagClient, type FlagClient } from '../../../shared/sdk';
-import type { FlagMiddlewareOptions } from '../../../shared/sdk/hono';
+import { waitUntilOf, type FlagMiddlewareOptions } from '../../../shared/sdk/hono';
 import type { Env } from './env';
 
 function timeoutOf(env: Env): number | undefined {
@@ -8,8 +8,12 @@ function timeoutOf(env: Env): number | undefined {
   return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
-/** The flag client for these bindings: KV (local) unless the service binding is asked for. */
-export function flagClientFor(env: Env): FlagClient {
+/**
+ * The flag client for these bindings: KV (local) unless the service binding is asked for. With the
+ * request's `waitUntil`, the local client re-reads snapshot layers behind answers, so steady traffic
+ * never waits for KV.
+ */
+export function flagClientFor(env: Env, waitUntil?: (promise: Promise<unknown>) => void): FlagClient {
   const onError = (error: Error, info: { key: string | null; transport: string }) =>
     console.warn(JSON.stringify({ at: 'campaigns.flags', ...info, error: error.message }));
   const common = { onError, timeoutMs: timeoutOf(env) };
@@ -18,11 +22,11 @@ export function flagClientFor(env: Env): FlagClient {
     return createFlagClient({ service: env.EVALUATE, apiKey: env.FLAGS_EVAL_KEY, ...common });
   }
   if (!env.FLAGS_KV) throw new Error('the FLAGS_KV binding is missing');
-  return createFlagClient({ kv: env.FLAGS_KV, ...common });
+  return createFlagClient({ kv: env.FLAGS_KV, waitUntil, ...common });
 }
 
 /** What requireFeature / platformGuard need: the client from the bindings, org and user from the request. */
 export const flagOptions: FlagMiddlewareOptions = {
-  resolveClient: (c: Context) => flagClientFor(c.env as Env),
+  resolveClient: (c: Context) => flagClientFor(c.env as Env, waitUntilOf(c)),
   context: (c: Context) => ({ orgId: c.get('orgId' as never), userId: c.get('userId' as never) }),
 };

@@ -2,5 +2,5 @@
 export { requireFeature } from './require-feature';
 export { platformGuard } from './platform-guard';
 export type { PlatformGuardOptions } from './platform-guard';
-export { defaultFlagContext, requestFlags } from './request-flags';
+export { defaultFlagContext, requestFlags, waitUntilOf } from './request-flags';
 export type { FlagMiddlewareOptions, FlagVariables } from './request-flags';

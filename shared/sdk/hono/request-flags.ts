@@ -22,6 +22,21 @@ function stringVar(c: Context, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/**
+ * The request's `waitUntil` for `createFlagClient({ kv, waitUntil })`, so a client built per request
+ * reads layers ahead behind the answer; undefined where Hono has no execution context (`app.request`
+ * in tests, Node).
+ */
+export function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
+  let ctx: { waitUntil(promise: Promise<unknown>): void };
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    return undefined;
+  }
+  return (promise) => ctx.waitUntil(promise);
+}
+
 export function defaultFlagContext(c: Context): EvalContext {
   return { orgId: stringVar(c, 'orgId'), userId: stringVar(c, 'userId') };
 }
