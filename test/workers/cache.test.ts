@@ -412,6 +412,18 @@ describe('the app over a failing KV (injected clock)', () => {
     });
   });
 
+  it('no layers at all → /health 503 not ready (no key needed); ready once a snapshot is published', async () => {
+    const { kv, call, advance } = await harness({ seed: false });
+    const before = await call('/health', { headers: { Authorization: '' } });
+    expect(before.status).toBe(503);
+    expect(await before.json()).toMatchObject({ ok: false, snapshot: null });
+    await putLayers(kv, cascadeLayers(7));
+    advance(5000);
+    const after = await call('/health', { headers: { Authorization: '' } });
+    expect(after.status).toBe(200);
+    expect(await after.json()).toMatchObject({ ok: true, snapshot: { version: '7' } });
+  });
+
   it('no layers at all → OFREP 503 GENERAL with Retry-After (SDKs fall back to the default)', async () => {
     const { call } = await harness({ seed: false });
     const single = await call('/ofrep/v1/evaluate/flags/ui.theme', { method: 'POST', body: '{}' });

@@ -28,10 +28,11 @@ async function problemOf(res: Response): Promise<Record<string, unknown>> {
 }
 
 describe('health and request ids', () => {
-  it('GET /health needs no key', async () => {
+  it('GET /health needs no key and names the snapshot it answers from', async () => {
     const res = await SELF.fetch(`${base}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ok: true });
+    expect(res.headers.get('Cache-Control')).toBe('no-store');
+    expect(await res.json()).toEqual({ ok: true, snapshot: { version: expect.stringMatching(/^\d+$/), generatedAt: expect.any(String) } });
     expect(res.headers.get('X-Request-Id')).toBeTruthy();
   });
 

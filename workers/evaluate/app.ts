@@ -5,7 +5,7 @@ import { problem } from '../../shared/http/problem';
 import { errorAnswer, send } from './answer';
 import { requireEvaluateKey } from './auth';
 import { edge } from './edge';
-import type { AppEnv, Env } from './env';
+import { executionCtxOf, type AppEnv, type Env } from './env';
 import { hotPath } from './hot';
 import { flushMetricsAfter } from './metrics';
 import { ofrepRoutes } from './routes/ofrep';
@@ -19,7 +19,14 @@ function buildApp(runtime: EvaluateRuntime): Hono<AppEnv> {
   app.use('*', edge);
   app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => problem(c, 413, 'The request body exceeds 1 MiB.') }));
 
-  app.get('/health', (c) => c.json({ ok: true }));
+  // Open, and a readiness check: ok only once the global snapshot layer can be read, so a deploy check
+  // or `npm start` waiting on it never sees "ok" while every answer would be the caller's default.
+  app.get('/health', async (c) => {
+    const layers = await runtime.layers(c.env, undefined, executionCtxOf(c));
+    c.header('Cache-Control', 'no-store');
+    if (layers === null) return c.json({ ok: false, snapshot: null, detail: 'No flag snapshot is readable yet: evaluations answer the caller default until the admin Worker publishes.' }, 503);
+    return c.json({ ok: true, snapshot: { version: `${layers.global.version}`, generatedAt: new Date(layers.global.generatedAt).toISOString() } });
+  });
 
   const auth = requireEvaluateKey(runtime.keys, runtime.clock);
   const flushMetrics = flushMetricsAfter((env) => runtime.metrics(env), runtime.clock);
