@@ -133,6 +133,8 @@ export interface Segment {
   histogram: Uint32Array;
   /** CPU time the server's workerd process used during the segment (ms), when its pid is known. */
   cpuMs?: number;
+  /** Share of the machine's CPU time the hypervisor gave to other guests during the segment (0..1). */
+  steal?: number;
 }
 
 /** user + system CPU time of a process so far, in ms (clock ticks of /proc/<pid>/stat, 10 ms each). */
@@ -144,6 +146,23 @@ export function cpuTimeMs(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The machine's CPU time counters so far (/proc/stat's first line: user, nice, system, idle, iowait, irq, softirq, steal, …). */
+function machineCpuTicks(): number[] {
+  try {
+    return readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Steal time between two readings of machineCpuTicks, as a share of all CPU time (NaN where unknown). */
+function stealBetween(before: number[], after: number[]): number {
+  if (before.length < 8 || after.length < 8) return Number.NaN;
+  let total = 0;
+  for (let i = 0; i < 8; i++) total += after[i]! - before[i]!;
+  return total > 0 ? (after[7]! - before[7]!) / total : Number.NaN;
 }
 
 /** The evaluate requests of bench (c) against a base URL: single check, bulk of every flag, OFREP single. */
@@ -236,8 +255,10 @@ export async function interleave(
       options.log?.(`round ${r + 1}/${options.rounds} ${t.name} (${options.seconds} s)`);
       options.onSegment?.(t);
       const cpuBefore = options.pid === undefined ? Number.NaN : cpuTimeMs(options.pid);
+      const ticksBefore = machineCpuTicks();
       const segment = await runAutocannon(t, options.seconds, options.connections);
       if (options.pid !== undefined) segment.cpuMs = cpuTimeMs(options.pid) - cpuBefore;
+      segment.steal = stealBetween(ticksBefore, machineCpuTicks());
       segments.get(t.name)!.push(segment);
     }
   }
