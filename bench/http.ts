@@ -7,6 +7,7 @@
 import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
 import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
+import { MIN_CALM_ROUNDS, STEAL_LIMIT, calmRatio, calmRounds, pairedRatios } from './verdict';
 import { bundleEvaluate, checkTargets, evaluateTargets, histogramPercentile, interleave, mergeHistograms, startRig, type Segment, type Target } from './http-rig';
 
 export { bareWorkerOptions } from './http-rig';
@@ -58,22 +59,6 @@ function summarise(targets: readonly Target[], segments: Map<string, Segment[]>)
   });
 }
 
-/** Per-round ratios of a target to its counterpart (same round, seconds apart); NaN where either is unknown. */
-function pairedRatios(values: readonly (number | null)[], base: readonly (number | null)[]): number[] {
-  return values.map((v, i) => (v === null || base[i] == null || base[i] === 0 ? Number.NaN : v / base[i]!)).filter((r) => Number.isFinite(r));
-}
-
-/** A segment during which other guests took more than this share of the machine does not measure our code. */
-const STEAL_LIMIT = 0.05;
-/** Fewer calm rounds than this and the throughput target is reported, not judged. */
-const MIN_CALM_ROUNDS = 5;
-
-/** Indexes of the rounds in which neither segment of the pair lost more than STEAL_LIMIT to steal time (all rounds where steal is unknown). */
-function calmRounds(p: PerTarget, base: PerTarget): number[] {
-  const calm = (x: number | undefined) => x === undefined || !Number.isFinite(x) || x <= STEAL_LIMIT;
-  return p.rpsPerSegment.map((_, i) => i).filter((i) => calm(p.stealPerSegment[i]) && calm(base.stealPerSegment[i]));
-}
-
 /**
  * Rows of one comparison of an evaluate target with its bare counterpart at saturation: throughput
  * (judged), errors (judged), CPU, and the latency percentiles at saturation, reported only: with
@@ -90,12 +75,10 @@ function calmRounds(p: PerTarget, base: PerTarget): number[] {
  * are shown beside it.
  */
 function rows(label: string, p: PerTarget, base: PerTarget): SummaryRow[] {
-  const calm = calmRounds(p, base);
-  const pick = (values: readonly (number | null)[]) => calm.map((i) => values[i] ?? null);
-  const calmRatios = pairedRatios(pick(p.rpsPerSegment), pick(base.rpsPerSegment));
-  const allRatios = pairedRatios(p.rpsPerSegment, base.rpsPerSegment);
-  const judged = calmRatios.length >= MIN_CALM_ROUNDS;
-  const ratio = median(judged ? calmRatios : allRatios);
+  const { median: ratio, judged, calm: calmRatios, all: allRatios } = calmRatio(
+    { values: p.rpsPerSegment, steal: p.stealPerSegment },
+    { values: base.rpsPerSegment, steal: base.stealPerSegment },
+  );
   const out: SummaryRow[] = [
     {
       metric: `${label}${p.target}: throughput ÷ bare (median over calm rounds)`,
@@ -153,7 +136,7 @@ function pairedTargets(urls: { evaluate: string; bare: string; floor?: string },
  */
 function fixedRateRow(route: string, p: PerTarget, base: PerTarget, rate: number): SummaryRow {
   const diffs = p.p99PerSegment.map((p99, i) => p99 - base.p99PerSegment[i]!);
-  const calm = calmRounds(p, base);
+  const calm = calmRounds(p.stealPerSegment, base.stealPerSegment);
   const judged = calm.length >= MIN_CALM_ROUNDS;
   const added = median(judged ? calm.map((i) => diffs[i]!) : diffs);
   const errors = p.errors + base.errors;
