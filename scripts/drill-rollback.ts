@@ -4,7 +4,8 @@
 //      written through withRls and published), record every org's answers from the evaluate Worker
 //   3. corrupt every snapshot key in KV: answers must not change (each isolate keeps its last good
 //      copy), and an org never read before must fail closed (caller default, reason ERROR)
-//   4. delete every snapshot key: reported (org layers then read as "no data")
+//   4. delete every snapshot key: reported (org layers then read as "no data" until the cron's
+//      read-back, test/cron/reconcile.test.ts, or step 5 puts them back)
 //   5. POST /api/publish rebuilds KV from Postgres: every answer must equal step 2, status pending 0
 //   6. a bad flag change, undone with POST /api/audit/:id/revert: answers must equal step 2 again
 // Exits non-zero on any difference in 3, 5 or 6. Prints one line per check.

@@ -1,6 +1,7 @@
 // Reconcile: a write whose KV put failed stays pending until the next cron pass republishes it.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPass } from '../../workers/cron/pass';
+import { VERIFY_SETTLE_MS } from '../../workers/cron/reconcile';
 import { call, createFlag, failingKv, mintRoleTokens, unique, type RoleTokens } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from './helpers';
 
@@ -16,16 +17,39 @@ afterAll(async () => {
 
 const layerOf = async (layer: string) => (await call(h, 'GET', '/api/status')).body.layers.find((l: { layer: string }) => l.layer === layer);
 
-async function pass(kv: KVNamespace) {
+async function pass(kv: KVNamespace, nowMs = Date.now()) {
   const pool = h.newPool();
   try {
-    return await runPass({ pool, kv }, Date.now());
+    return await runPass({ pool, kv }, nowMs);
   } finally {
     await pool.end();
   }
 }
 
 describe('reconcile', () => {
+  it('a layer deleted or overwritten in KV outside the admin Worker is put back by the next pass', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const key = unique('verify-');
+    expect((await call(h, 'POST', '/api/flags', { body: { key } })).body.publish).toBe('done');
+    expect((await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { token: t.orgAdmin, body: { value: true } })).body.publish).toBe('done');
+    const orgKey = `snap:v1:org:${t.orgId}`;
+    await h.kv.delete(orgKey);
+    await h.kv.put('snap:v1:global', '{"version": 1, "flags": ');
+    // Postgres still says both copies are published: only reading them back can tell.
+    expect((await call(h, 'GET', '/api/status')).body.pending).toBe(0);
+
+    // Within the settle time a layer is not read back (KV elsewhere may still see the previous copy).
+    expect((await pass(h.kv)).reconciled).toBe(0);
+    const later = Date.now() + VERIFY_SETTLE_MS + 1000;
+    expect((await pass(h.kv, later)).reconciled).toBeGreaterThanOrEqual(2);
+    expect(JSON.parse((await h.kv.get(orgKey))!).flags[key]).toMatchObject({ value: true });
+    const global = JSON.parse((await h.kv.get('snap:v1:global'))!);
+    expect(global.version).toBe((await layerOf('global')).dbVersion);
+    expect(global.flags[key]).toBeDefined();
+    expect((await layerOf(`org:${t.orgId}`)).lastError).toBeNull();
+    expect((await pass(h.kv, later + 60_000)).reconciled).toBe(0);
+  });
+
   it('one pass brings KV to the Postgres version of every layer a failed publish left behind', async () => {
     await createFlag(h); // a published global layer to fall behind
     const env = { ...h.env, FLAGS_KV: failingKv(h.kv) };

@@ -2,10 +2,11 @@ import type { Pool } from '@neondatabase/serverless';
 import { eq, lt } from 'drizzle-orm';
 import { createPool, cronRuns, webhookDeliveries, withRls } from '../../shared/db';
 import type { EventQueue } from '../../shared/events';
+import type { LayerSource } from '../../shared/snapshot/cache';
 import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
 import { rollUpMetrics } from './metrics';
-import { reconcileLayers } from './reconcile';
+import { reconcileLayers, verifyLayers } from './reconcile';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
 
@@ -26,7 +27,7 @@ const DELIVERY_RETENTION_MS = 7 * 24 * 3_600_000;
 
 export interface PassDeps {
   pool: Pool;
-  kv: LayerStore;
+  kv: LayerStore & LayerSource;
   queue?: EventQueue;
 }
 
@@ -58,7 +59,11 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
     counts.failed = due.failed;
     counts.notified += due.notified;
   });
-  // also publishes what the schedules touched if their own publish failed
+  // layers whose KV copy went missing or changed outside the admin Worker are marked behind…
+  await step('verify', async () => {
+    await verifyLayers(deps.pool, deps.kv, nowMs);
+  });
+  // …and republished here, with what the schedules touched if their own publish failed
   await step('reconcile', async () => {
     counts.reconciled = (await reconcileLayers(deps.pool, deps.kv, nowMs)).reconciled;
   });

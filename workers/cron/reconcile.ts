@@ -1,7 +1,8 @@
 import type { Pool } from '@neondatabase/serverless';
-import { asc, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
 import { snapshotVersions, withRls } from '../../shared/db';
-import type { LayerName } from '../../shared/snapshot';
+import { layerKey, type LayerName } from '../../shared/snapshot';
+import type { LayerSource } from '../../shared/snapshot/cache';
 import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
 import type { LayerStore, PublishOutcome } from '../../shared/snapshot/publish';
 import { CRON_ACTOR } from './schedules';
@@ -51,4 +52,78 @@ export async function reconcileLayers(pool: Pool, kv: LayerStore, nowMs: number,
   }
   const reconciled = outcomes.filter((o) => o.ok).length;
   return { reconciled, remaining: total - reconciled, outcomes };
+}
+
+/** Layers one pass reads back from KV besides the global one (KV reads per invocation are capped too). */
+export const VERIFY_LAYERS_PER_PASS = 50;
+
+/** A layer published more recently than this is not read back: KV reads elsewhere may still see the previous copy. */
+export const VERIFY_SETTLE_MS = 120_000;
+
+export interface VerifyOutcome {
+  checked: number;
+  /** Layers whose KV copy was missing, unreadable or another version than Postgres recorded; marked behind. */
+  drifted: LayerName[];
+}
+
+/** The version a KV copy carries, or null when there is none or it is not a layer. */
+function versionOf(text: string | null): number | null {
+  if (text === null) return null;
+  try {
+    const version = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof version === 'number' ? version : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads layers back from KV and marks behind (`kv_version = 0`, `last_error` says why) every one whose
+ * copy is gone, unreadable or another version than the one recorded as published: a key deleted or
+ * overwritten outside the admin Worker, a namespace restored from elsewhere. reconcileLayers, which
+ * runs next in the pass, then republishes them. kv_version alone cannot tell: it records what was put,
+ * not what is still there. The global layer is read every pass; org layers in a window of `limit`
+ * that moves on by `limit` every minute, so every layer comes round within a few sweeps of
+ * ceil(layers / limit) passes (100k orgs at 50 a minute: about a day and a half per sweep).
+ */
+export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, limit = VERIFY_LAYERS_PER_PASS): Promise<VerifyOutcome> {
+  const settled = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion), lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const candidates = await withRls(pool, CONTEXT, async (tx) => {
+    const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
+    const [global, [count]] = await Promise.all([
+      tx.select(columns).from(snapshotVersions).where(and(settled, eq(snapshotVersions.layer, 'global'))),
+      tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(and(settled, ne(snapshotVersions.layer, 'global'))),
+    ]);
+    const total = count?.n ?? 0;
+    const offset = total === 0 ? 0 : (Math.floor(nowMs / 60_000) * limit) % total;
+    const orgs = total === 0 ? [] : await tx.select(columns).from(snapshotVersions).where(and(settled, ne(snapshotVersions.layer, 'global'))).orderBy(asc(snapshotVersions.layer)).limit(limit).offset(offset);
+    return [...global, ...orgs];
+  });
+
+  const drifted: { layer: LayerName; kvVersion: number; why: string }[] = [];
+  await Promise.all(
+    candidates.map(async ({ layer, kvVersion }) => {
+      let text: string | null;
+      try {
+        text = await kv.get(layerKey(layer as LayerName), 'text');
+      } catch {
+        return; // KV unreadable right now says nothing about the copy; the next pass reads it again
+      }
+      const found = versionOf(text);
+      if (found !== kvVersion) drifted.push({ layer: layer as LayerName, kvVersion, why: found === null ? 'missing or unreadable in KV' : `KV holds version ${found}` });
+    }),
+  );
+  if (drifted.length > 0) {
+    await withRls(pool, CONTEXT, async (tx) => {
+      // Only where kv_version is still what was checked: a publish since then has put a newer copy.
+      for (const { layer, kvVersion, why } of drifted) {
+        await tx
+          .update(snapshotVersions)
+          .set({ kvVersion: 0, lastError: `verify: ${why}` })
+          .where(and(eq(snapshotVersions.layer, layer), eq(snapshotVersions.kvVersion, kvVersion)));
+      }
+    });
+    console.warn(JSON.stringify({ at: 'cron.verify', drifted: drifted.map(({ layer, why }) => ({ layer, why })) }));
+  }
+  return { checked: candidates.length, drifted: drifted.map((d) => d.layer) };
 }
