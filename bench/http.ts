@@ -7,7 +7,7 @@
 import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
 import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
-import { MIN_CALM_ROUNDS, STEAL_LIMIT, calmRatio, calmRounds, pairedRatios } from './verdict';
+import { STEAL_LIMIT, calmMedian, calmRatio, calmRounds, pairedRatios } from './verdict';
 import { bundleEvaluate, checkTargets, evaluateTargets, histogramPercentile, interleave, mergeHistograms, startRig, type Segment, type Target } from './http-rig';
 
 export { bareWorkerOptions } from './http-rig';
@@ -136,9 +136,7 @@ function pairedTargets(urls: { evaluate: string; bare: string; floor?: string },
  */
 function fixedRateRow(route: string, p: PerTarget, base: PerTarget, rate: number): SummaryRow {
   const diffs = p.p99PerSegment.map((p99, i) => p99 - base.p99PerSegment[i]!);
-  const calm = calmRounds(p.stealPerSegment, base.stealPerSegment);
-  const judged = calm.length >= MIN_CALM_ROUNDS;
-  const added = median(judged ? calm.map((i) => diffs[i]!) : diffs);
+  const { median: added, judged, calm } = calmMedian(diffs, calmRounds(p.stealPerSegment, base.stealPerSegment));
   const errors = p.errors + base.errors;
   return {
     metric: `${route}: p99 added latency vs bare at a fixed ${rate} req/s (median over calm rounds)`,

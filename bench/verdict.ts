@@ -14,29 +14,38 @@ export function calmRounds(steal: readonly number[], baseSteal: readonly number[
   return steal.map((_, i) => i).filter((i) => calm(steal[i]) && calm(baseSteal[i]));
 }
 
+/** Within-round ratios of a target to its counterpart, one per round (NaN where either is unknown or the counterpart is 0). */
+function ratiosByRound(values: readonly (number | null)[], base: readonly (number | null)[]): number[] {
+  return values.map((v, i) => (v === null || base[i] == null || base[i] === 0 ? Number.NaN : v / base[i]!));
+}
+
 /** Within-round ratios of a target to its counterpart, skipping rounds where either is unknown or the counterpart is 0. */
 export function pairedRatios(values: readonly (number | null)[], base: readonly (number | null)[]): number[] {
-  return values.map((v, i) => (v === null || base[i] == null || base[i] === 0 ? Number.NaN : v / base[i]!)).filter((r) => Number.isFinite(r));
+  return ratiosByRound(values, base).filter((r) => Number.isFinite(r));
 }
 
 export interface CalmMedian {
   /** Median over the calm rounds when judged, else over all rounds. */
   median: number;
   judged: boolean;
-  /** Ratios of the calm rounds, and of every round. */
+  /** Values of the calm rounds, and of every round (unknown ones left out). */
   calm: number[];
   all: number[];
 }
 
-/** The within-round ratio of a target to its counterpart, as judged: the median over the calm rounds (judged only with MIN_CALM_ROUNDS of them). */
+/** A per-round figure as judged: the median over the calm rounds, judged only with MIN_CALM_ROUNDS of them. */
+export function calmMedian(perRound: readonly number[], calmIndexes: readonly number[]): CalmMedian {
+  const known = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x);
+  const calm = calmIndexes.map((i) => perRound[i]).filter(known);
+  const all = perRound.filter(known);
+  const judged = calm.length >= MIN_CALM_ROUNDS;
+  return { median: median(judged ? calm : all), judged, calm, all };
+}
+
+/** The within-round ratio of a target to its counterpart, as judged (calmMedian). */
 export function calmRatio(
   target: { values: readonly (number | null)[]; steal: readonly number[] },
   base: { values: readonly (number | null)[]; steal: readonly number[] },
 ): CalmMedian {
-  const rounds = calmRounds(target.steal, base.steal);
-  const pick = (values: readonly (number | null)[]) => rounds.map((i) => values[i] ?? null);
-  const calm = pairedRatios(pick(target.values), pick(base.values));
-  const all = pairedRatios(target.values, base.values);
-  const judged = calm.length >= MIN_CALM_ROUNDS;
-  return { median: median(judged ? calm : all), judged, calm, all };
+  return calmMedian(ratiosByRound(target.values, base.values), calmRounds(target.steal, base.steal));
 }

@@ -88,29 +88,31 @@ function versionOf(text: string | null): number | null {
  */
 export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, limit = VERIFY_LAYERS_PER_PASS): Promise<VerifyOutcome> {
   const settled = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion), lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const settledOrgs = and(settled, ne(snapshotVersions.layer, 'global'));
+  const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
   const candidates = await withRls(pool, CONTEXT, async (tx) => {
-    const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
     const [global, [count]] = await Promise.all([
       tx.select(columns).from(snapshotVersions).where(and(settled, eq(snapshotVersions.layer, 'global'))),
-      tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(and(settled, ne(snapshotVersions.layer, 'global'))),
+      tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(settledOrgs),
     ]);
     const total = count?.n ?? 0;
-    const offset = total === 0 ? 0 : (Math.floor(nowMs / 60_000) * limit) % total;
-    const orgs = total === 0 ? [] : await tx.select(columns).from(snapshotVersions).where(and(settled, ne(snapshotVersions.layer, 'global'))).orderBy(asc(snapshotVersions.layer)).limit(limit).offset(offset);
-    return [...global, ...orgs];
+    if (total === 0) return global;
+    const offset = (Math.floor(nowMs / 60_000) * limit) % total;
+    return [...global, ...(await tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(limit).offset(offset))];
   });
 
   const drifted: { layer: LayerName; kvVersion: number; why: string }[] = [];
   await Promise.all(
-    candidates.map(async ({ layer, kvVersion }) => {
+    candidates.map(async ({ layer: name, kvVersion }) => {
+      const layer = name as LayerName;
       let text: string | null;
       try {
-        text = await kv.get(layerKey(layer as LayerName), 'text');
+        text = await kv.get(layerKey(layer), 'text');
       } catch {
         return; // KV unreadable right now says nothing about the copy; the next pass reads it again
       }
       const found = versionOf(text);
-      if (found !== kvVersion) drifted.push({ layer: layer as LayerName, kvVersion, why: found === null ? 'missing or unreadable in KV' : `KV holds version ${found}` });
+      if (found !== kvVersion) drifted.push({ layer, kvVersion, why: found === null ? 'missing or unreadable in KV' : `KV holds version ${found}` });
     }),
   );
   if (drifted.length > 0) {

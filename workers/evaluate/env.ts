@@ -1,6 +1,5 @@
-import type { Context } from 'hono';
 import type { EvaluateKeyRecord } from '../../shared/snapshot';
-import { DEFAULT_LAYER_CACHE, type LayerCacheSettings, type WaitUntil } from '../../shared/snapshot/cache';
+import { DEFAULT_LAYER_CACHE, type LayerCacheSettings } from '../../shared/snapshot/cache';
 
 /** Bindings of the evaluate Worker (wrangler.toml `[env.evaluate]`). It reads KV only, never Postgres. */
 export interface Env {
@@ -51,11 +50,4 @@ export interface AppEnv {
   };
 }
 
-/** The request's execution context (background work after the answer); undefined when there is none (`app.request` in tests). */
-export function executionCtxOf(c: Context<AppEnv>): WaitUntil | undefined {
-  try {
-    return c.executionCtx;
-  } catch {
-    return undefined;
-  }
-}
+export { executionCtxOf } from '../../shared/http/execution-context';

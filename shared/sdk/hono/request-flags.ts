@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { executionCtxOf } from '../../http/execution-context';
 import type { EvalContext } from '../../engine';
 import type { FlagClient } from '../types';
 
@@ -28,13 +29,8 @@ function stringVar(c: Context, name: string): string | undefined {
  * in tests, Node).
  */
 export function waitUntilOf(c: Context): ((promise: Promise<unknown>) => void) | undefined {
-  let ctx: { waitUntil(promise: Promise<unknown>): void };
-  try {
-    ctx = c.executionCtx;
-  } catch {
-    return undefined;
-  }
-  return (promise) => ctx.waitUntil(promise);
+  const ctx = executionCtxOf(c);
+  return ctx === undefined ? undefined : (promise) => ctx.waitUntil(promise);
 }
 
 export function defaultFlagContext(c: Context): EvalContext {
