@@ -4,17 +4,20 @@
 //      written through withRls and published), record every org's answers from the evaluate Worker
 //   3. corrupt every snapshot key in KV: answers must not change (each isolate keeps its last good
 //      copy), and an org never read before must fail closed (caller default, reason ERROR)
-//   4. delete every snapshot key: reported (org layers then read as "no data" until the cron's
-//      read-back, test/cron/reconcile.test.ts, or step 5 puts them back)
-//   5. POST /api/publish rebuilds KV from Postgres: every answer must equal step 2, status pending 0
+//   4. delete every snapshot key: reported (a missing org layer reads as "org without data"), then
+//      a cron pass as of a few minutes later (the local trigger's ?time=, past the read-back's settle
+//      time) must find every layer missing and republish it: every answer must equal step 2
+//   5. delete them again; POST /api/publish rebuilds KV from Postgres: every answer must equal step 2,
+//      status pending 0
 //   6. a bad flag change, undone with POST /api/audit/:id/revert: answers must equal step 2 again
-// Exits non-zero on any difference in 3, 5 or 6. Prints one line per check.
+// Exits non-zero on any difference in 3, 4, 5 or 6. Prints one line per check.
 import { resolve } from 'node:path';
 import { startStack, type Stack } from './stack';
 import { freePort } from './stack/ports';
 import { startLocalDatabase } from './db/local';
 import { createPool, withRls } from '../shared/db';
 import { useNodeWebSocket } from '../shared/db/node';
+import { VERIFY_SETTLE_MS } from '../workers/cron/reconcile';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAX_AGE_MS = 1000; // the stack's SNAPSHOT_MAX_AGE_MS
@@ -175,17 +178,32 @@ async function drill(stack: Stack): Promise<boolean> {
     `bulk ${cold.status} ${cold.json?.errorCode ?? ''} (${coldFlags.length} flags, all reason ERROR: ${coldFlags.every((f) => f.reason === 'ERROR')}); single ${single.status} value ${JSON.stringify(singleBody?.value)} (caller default false) reason ${singleBody?.reason}`,
   );
 
-  // --- break KV harder: delete every snapshot key (reported, not a pass/fail: see the note)
-  for (const key of [...snapshotKeys, 'snap:v1:org:drill-cold']) await kv.delete(key);
-  await waitForCaches();
-  const deleted = differences(before, await record(stack));
+  // --- break KV harder: delete every snapshot key; the cron's read-back puts them back
+  const deleteSnapshots = async () => {
+    for (const key of [...snapshotKeys, 'snap:v1:org:drill-cold']) await kv.delete(key);
+    await waitForCaches();
+    return differences(before, await record(stack));
+  };
+  const deleted = await deleteSnapshots();
   const deletedOrgs = new Set(deleted.map((d) => d.split('|')[0]));
   log(
-    `NOTE deleted KV: the global layer keeps its last good copy; a missing org layer reads as "org without data", so ${deleted.length} answers of ${deletedOrgs.size} orgs fell back to system values until the republish` +
+    `NOTE deleted KV: the global layer keeps its last good copy; a missing org layer reads as "org without data", so ${deleted.length} answers of ${deletedOrgs.size} orgs fell back to system values until a republish` +
       (deleted.length ? ` (e.g. ${deleted[0]})` : ''),
+  );
+  const passAt = new Date(Date.now() + VERIFY_SETTLE_MS + 60_000);
+  const pass = await stack.triggerCron(passAt);
+  const passCounts = (await pass.json().catch(() => null)) as { reconciled?: number } | null;
+  await waitForCaches();
+  const repaired = differences(before, await record(stack));
+  check(
+    'cron read-back republishes deleted layers',
+    pass.status === 200 && passCounts?.reconciled === snapshotKeys.length && repaired.length === 0,
+    `pass as of ${passAt.toISOString()} answered ${pass.status}, reconciled ${passCounts?.reconciled} of ${snapshotKeys.length} layers; ${repaired.length ? `${repaired.length} answers still differ, e.g. ${repaired.slice(0, 3).join('; ')}` : 'all answers identical'}`,
   );
 
   // --- restore from Postgres
+  const deletedAgain = await deleteSnapshots();
+  log(`deleted every snapshot key again: ${deletedAgain.length} answers differ until the republish`);
   const publish = await admin('POST', '/api/publish', { reason: 'rollback drill: rebuild KV from Postgres' });
   const layers = (publish.json?.layers ?? []) as { layer: string; ok: boolean }[];
   check('POST /api/publish', publish.status === 200 && publish.json?.publish === 'done', `${publish.status} publish=${publish.json?.publish}, ${layers.filter((l) => l.ok).length}/${layers.length} layers put`);

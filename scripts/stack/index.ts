@@ -38,7 +38,8 @@ export interface Stack {
   wsProxy: string;
   mf: Miniflare;
   kv(): Promise<KVNamespace>;
-  triggerCron(): Promise<Response>;
+  /** Runs one cron pass now, or as of `at` (the cron Worker's local `POST /__scheduled?time=`). */
+  triggerCron(at?: Date): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -112,7 +113,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       wsProxy: db.wsProxy,
       mf: started,
       kv,
-      triggerCron: () => fetch(`${urls.cron}/__scheduled`, { method: 'POST' }),
+      triggerCron: (at?: Date) => fetch(`${urls.cron}/__scheduled${at ? `?time=${encodeURIComponent(at.toISOString())}` : ''}`, { method: 'POST' }),
       async close() {
         await started.dispose().catch(() => {});
         await db.close();

@@ -121,6 +121,24 @@ describe('cmis-flags CLI', () => {
     const scheduled = await cli(['schedule', 'platform.meta.enabled', '--at', at, '--value', 'true', '--json']);
     expect(scheduled.code).toBe(0);
     expect(JSON.parse(scheduled.stdout)).toMatchObject({ flag: 'platform.meta.enabled', at, change: { value: true }, state: 'pending' });
+    // a pass now leaves it pending; a pass as of an hour later (the local trigger's ?time=) applies it
+    expect(await stack.triggerCron().then((r) => r.json())).toMatchObject({ applied: 0 });
+    expect(await evaluateFor('platform.meta.enabled', { orgId: 'org-later' })).toBe(false);
+    const later = await stack.triggerCron(new Date(Date.parse(at) + 60_000));
+    expect(later.status).toBe(200);
+    expect(await later.json()).toMatchObject({ applied: 1, failed: 0 });
+    expect(await eventually(async () => (await evaluateFor('platform.meta.enabled', { orgId: 'org-later' })) === true)).toBe(true);
+    const schedules = await fetch(`${stack.urls.admin}/api/flags/platform.meta.enabled/schedules`, { headers: { authorization: `Bearer ${stack.adminToken}` } });
+    expect(((await schedules.json()) as { items: { state: string }[] }).items[0]).toMatchObject({ state: 'applied' });
+  });
+
+  it('the local cron trigger refuses a time it cannot read, naming the field', async () => {
+    for (const time of ['tomorrow', '2026-12-01', '2026-12-01T09:00:00']) {
+      const res = await fetch(`${stack.urls.cron}/__scheduled?time=${encodeURIComponent(time)}`, { method: 'POST' });
+      expect(res.status, time).toBe(422);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(await res.json()).toMatchObject({ status: 422, errors: [{ path: 'query.time' }] });
+    }
   });
 
   it('token create and revoke', async () => {

@@ -1,7 +1,7 @@
 // Reconcile: a write whose KV put failed stays pending until the next cron pass republishes it.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPass } from '../../workers/cron/pass';
-import { VERIFY_SETTLE_MS } from '../../workers/cron/reconcile';
+import { VERIFY_SETTLE_MS, verifyLayers } from '../../workers/cron/reconcile';
 import { call, createFlag, failingKv, mintRoleTokens, unique, type RoleTokens } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from './helpers';
 
@@ -48,6 +48,34 @@ describe('reconcile', () => {
     expect(global.flags[key]).toBeDefined();
     expect((await layerOf(`org:${t.orgId}`)).lastError).toBeNull();
     expect((await pass(h.kv, later + 60_000)).reconciled).toBe(0);
+  });
+
+  it('the read-back takes every org layer when they fit in one pass, else a full window that wraps round', async () => {
+    const key = unique('window-');
+    expect((await call(h, 'POST', '/api/flags', { body: { key } })).body.publish).toBe('done');
+    for (const org of ['w-a', 'w-b', 'w-c', 'w-d', 'w-e'].map((o) => unique(o))) {
+      expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(200);
+    }
+    const settled = Date.now() + VERIFY_SETTLE_MS + 1000;
+    // the org layers the read-back may take at `settled`: published, up to date, settled
+    const orgLayers = (
+      await h.sql<{ n: number }>(
+        `SELECT count(*)::int AS n FROM cmis.snapshot_versions WHERE layer <> 'global' AND kv_version > 0 AND kv_version = db_version AND published_at < $1`,
+        [new Date(settled - VERIFY_SETTLE_MS).toISOString()],
+      )
+    )[0]!.n;
+    expect(orgLayers).toBeGreaterThanOrEqual(5);
+    const pool = h.newPool();
+    try {
+      // nothing drifted: the outcome says how many layers were read back (global + org layers)
+      expect(await verifyLayers(pool, h.kv, settled)).toEqual({ checked: 1 + orgLayers, drifted: [] });
+      // a window of 2 is 2 org layers at every minute, also where it runs past the end of the list
+      for (let minute = 0; minute < orgLayers; minute++) {
+        expect((await verifyLayers(pool, h.kv, settled + minute * 60_000, 2)).checked, `minute ${minute}`).toBe(3);
+      }
+    } finally {
+      await pool.end();
+    }
   });
 
   it('one pass brings KV to the Postgres version of every layer a failed publish left behind', async () => {

@@ -1,6 +1,6 @@
 // CI proof of the rollback plan: `npm run drill:rollback` (scripts/drill-rollback.ts) breaks KV on
-// purpose against the real local stack, restores it with POST /api/publish and a bad change with an
-// audit revert, and exits non-zero if any org's answers differ from before.
+// purpose against the real local stack, restores it with a cron pass (its read-back) and with POST
+// /api/publish, and a bad change with an audit revert, and exits non-zero if any org's answers differ from before.
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +27,7 @@ describe('rollback drill (npm run drill:rollback)', () => {
     const { code, output } = await runDrill();
     expect(output).toMatch(/PASS corrupt KV: every org keeps its last good copy/);
     expect(output).toMatch(/PASS corrupt KV, no good copy: fails closed/);
+    expect(output).toMatch(/PASS cron read-back republishes deleted layers/);
     expect(output).toMatch(/PASS after republish: every org answers exactly as before/);
     expect(output).toMatch(/PASS bad change undone with POST \/api\/audit\/:id\/revert/);
     expect(code, output).toBe(0);

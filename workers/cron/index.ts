@@ -1,7 +1,19 @@
-import { PROBLEM_CONTENT_TYPE, problemBody } from '../../shared/http/problem';
+import { z } from 'zod';
+import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemInit } from '../../shared/http/problem';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
+
+/**
+ * `?time=` of the local trigger: run the pass as of that instant (ISO 8601 with an offset, e.g.
+ * `2026-12-01T09:00:00Z`) instead of now, so schedules and anything else due by then can be tried
+ * locally without waiting. Omitted: now.
+ */
+const TriggerTimeSchema = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z' }).optional();
+
+function problem(status: number, init: ProblemInit): Response {
+  return Response.json(problemBody(status, init), { status, headers: { 'content-type': PROBLEM_CONTENT_TYPE } });
+}
 
 export default {
   async scheduled(controller, env, ctx) {
@@ -15,14 +27,16 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     if (env.LOCAL_TRIGGER === '1' && request.method === 'POST' && url.pathname === '/__scheduled') {
+      const time = TriggerTimeSchema.safeParse(url.searchParams.get('time') ?? undefined);
+      if (!time.success) {
+        const message = time.error.issues[0]?.message ?? 'invalid time';
+        return problem(422, { detail: `query.time: ${message}`, errors: [{ path: 'query.time', message }] });
+      }
       try {
-        return Response.json(await runCronPass(env, Date.now()));
+        return Response.json(await runCronPass(env, time.data === undefined ? Date.now() : Date.parse(time.data)));
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
-        return Response.json(problemBody(500, { detail: `Cron pass failed: ${detail}` }), {
-          status: 500,
-          headers: { 'content-type': PROBLEM_CONTENT_TYPE },
-        });
+        return problem(500, { detail: `Cron pass failed: ${detail}` });
       }
     }
     return new Response(null, { status: 404 });

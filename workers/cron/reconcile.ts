@@ -82,9 +82,10 @@ function versionOf(text: string | null): number | null {
  * copy is gone, unreadable or another version than the one recorded as published: a key deleted or
  * overwritten outside the admin Worker, a namespace restored from elsewhere. reconcileLayers, which
  * runs next in the pass, then republishes them. kv_version alone cannot tell: it records what was put,
- * not what is still there. The global layer is read every pass; org layers in a window of `limit`
- * that moves on by `limit` every minute, so every layer comes round within a few sweeps of
- * ceil(layers / limit) passes (100k orgs at 50 a minute: about a day and a half per sweep).
+ * not what is still there. The global layer is read every pass; org layers all of them when they
+ * are at most `limit`, else in a window of `limit` (wrapping round the end of the list) that moves on
+ * by `limit` every minute, so every layer comes round within ceil(layers / limit) passes once the
+ * list holds still (100k orgs at 50 a minute: about a day and a half per sweep).
  */
 export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, limit = VERIFY_LAYERS_PER_PASS): Promise<VerifyOutcome> {
   const settled = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion), lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
@@ -97,8 +98,12 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
     ]);
     const total = count?.n ?? 0;
     if (total === 0) return global;
-    const offset = (Math.floor(nowMs / 60_000) * limit) % total;
-    return [...global, ...(await tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(limit).offset(offset))];
+    const orgs = (rows: number, offset = 0) => tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
+    if (total <= limit) return [...global, ...(await orgs(limit))];
+    // The window wraps round the end of the list, so it always holds `limit` layers.
+    const start = (Math.floor(nowMs / 60_000) * limit) % total;
+    const overflow = start + limit - total;
+    return [...global, ...(await orgs(limit, start)), ...(overflow > 0 ? await orgs(overflow) : [])];
   });
 
   const drifted: { layer: LayerName; kvVersion: number; why: string }[] = [];
