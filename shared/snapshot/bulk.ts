@@ -83,7 +83,7 @@ export async function publishLayersBulk(tx: Db, kv: LayerStore, layers: readonly
   if (done.length) {
     await tx.execute(sql`
       UPDATE cmis.snapshot_versions AS s
-         SET kv_version = GREATEST(s.kv_version, u.version), published_at = ${new Date(nowMs).toISOString()}::timestamptz, last_error = NULL
+         SET kv_version = GREATEST(s.kv_version, u.version), published_at = ${new Date().toISOString()}::timestamptz, last_error = NULL
         FROM unnest(${sql.param(done)}::text[], ${sql.param(done.map((l) => versions.get(l) ?? 0))}::bigint[]) AS u(layer, version)
        WHERE s.layer = u.layer`);
   }

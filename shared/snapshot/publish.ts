@@ -48,12 +48,15 @@ export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, now
     error = e instanceof Error ? e.message : String(e);
   }
 
+  // published_at is when the put happened (the real clock, whatever instant nowMs stands for): the
+  // cron's read-back waits for it to settle.
+  const putAt = new Date();
   const record = error === undefined
-    ? { kvVersion: sql`GREATEST(${snapshotVersions.kvVersion}, ${version})`, publishedAt: new Date(nowMs), lastError: null }
+    ? { kvVersion: sql`GREATEST(${snapshotVersions.kvVersion}, ${version})`, publishedAt: putAt, lastError: null }
     : { lastError: error.slice(0, 500) };
   await tx
     .insert(snapshotVersions)
-    .values({ layer, dbVersion: version, kvVersion: error === undefined ? version : 0, publishedAt: error === undefined ? new Date(nowMs) : null, lastError: error ?? null })
+    .values({ layer, dbVersion: version, kvVersion: error === undefined ? version : 0, publishedAt: error === undefined ? putAt : null, lastError: error ?? null })
     .onConflictDoUpdate({ target: snapshotVersions.layer, set: record });
 
   return error === undefined ? { layer, version, ok: true } : { layer, version, ok: false, error };

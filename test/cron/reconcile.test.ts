@@ -78,6 +78,24 @@ describe('reconcile', () => {
     }
   });
 
+  it('a pass as of a later instant (the local ?time= trigger) records when it really published, so the read-back still comes', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    await createFlag(h);
+    await h.sql(`UPDATE cmis.snapshot_versions SET kv_version = 0 WHERE layer = 'global'`); // behind: the pass republishes it
+    expect((await pass(h.kv, Date.now() + 3_600_000)).reconciled).toBeGreaterThanOrEqual(1);
+    const publishedAt = Date.parse((await layerOf('global')).publishedAt);
+    expect(Math.abs(publishedAt - Date.now())).toBeLessThan(60_000);
+    await h.kv.delete('snap:v1:global');
+    const pool = h.newPool();
+    try {
+      expect((await verifyLayers(pool, h.kv, Date.now() + VERIFY_SETTLE_MS + 1000)).drifted).toContain('global');
+    } finally {
+      await pool.end();
+    }
+    expect((await pass(h.kv, Date.now() + VERIFY_SETTLE_MS + 1000)).reconciled).toBeGreaterThanOrEqual(1);
+    expect(await h.kv.get('snap:v1:global')).not.toBeNull();
+  });
+
   it('one pass brings KV to the Postgres version of every layer a failed publish left behind', async () => {
     await createFlag(h); // a published global layer to fall behind
     const env = { ...h.env, FLAGS_KV: failingKv(h.kv) };
