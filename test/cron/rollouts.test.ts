@@ -172,6 +172,26 @@ describe('ramps', () => {
     expect(after.steps[1].state).toBe('pending');
   });
 
+  it('resuming a ramp paused by a failed step tries that step again, also when it was the last one', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50] } });
+    const id = created.body.id as string;
+    await pass(start);
+    await call(h, 'DELETE', `/api/flags/${key}`);
+    await pass(start + HOUR); // the last step fails: the ramp pauses with nothing pending
+    expect((await ramp(id)).steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'failed']);
+    expect((await call(h, 'POST', `/api/flags/${key}/restore`, { body: {} })).status).toBeLessThan(300);
+    const resumed = await call(h, 'POST', `/api/rollouts/${id}/resume`, { body: { reason: 'flag restored' } });
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.steps[1]).toMatchObject({ state: 'pending', error: null });
+    const audit = await call(h, 'GET', `/api/audit?flag=${key}&limit=1`);
+    expect(audit.body.items[0]).toMatchObject({ level: 'rollout', newValue: { state: 'running', retried: [resumed.body.steps[1].id] } });
+    expect((await pass(start + 2 * HOUR)).results.filter((r) => r.rampId === id).map((r) => r.state)).toEqual(['applied']);
+    expect(await ramp(id)).toMatchObject({ state: 'done' });
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toMatchObject({ percentage: 50 });
+  });
+
   it('validates ramps: one form, rising percentages, ordered steps, one live ramp per flag and level', async () => {
     const key = await createFlag(h);
     const at = iso(window());

@@ -190,6 +190,7 @@ function rampAction(action: RampAction) {
           }
           const now = new Date();
           let next: RampRow['state'] = ramp.state;
+          let retried: string[] = [];
           const layers: LayerName[] = [];
           if (action === 'pause') {
             next = 'paused';
@@ -201,6 +202,16 @@ function rampAction(action: RampAction) {
               .update(flagSchedules)
               .set({ at: sql`${flagSchedules.at} + make_interval(secs => ${pausedFor / 1000})` })
               .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'pending')));
+            // A step whose failure paused the ramp is tried again, due now (it was due when it failed, so
+            // it stays before the shifted later steps): resuming after fixing the cause carries on from
+            // where the ramp stopped, and a failed last step does not leave the ramp nothing to finish.
+            retried = (
+              await tx
+                .update(flagSchedules)
+                .set({ state: 'pending', error: null, at: sql`GREATEST(${flagSchedules.at}, ${now})` })
+                .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'failed')))
+                .returning({ id: flagSchedules.id })
+            ).map((s) => s.id);
             await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
           } else {
             next = 'aborted';
@@ -217,7 +228,7 @@ function rampAction(action: RampAction) {
             orgId: ramp.orgId,
             target: ramp.id,
             oldValue: { state: ramp.state },
-            newValue: { state: next, ...(action === 'abort' ? { restored: ramp.previous } : {}) },
+            newValue: { state: next, ...(action === 'abort' ? { restored: ramp.previous } : {}), ...(retried.length ? { retried } : {}) },
           });
           const [after] = await tx.select().from(rollouts).where(eq(rollouts.id, ramp.id));
           return { result: await answerRamp(tx, after!), layers };
