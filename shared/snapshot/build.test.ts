@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import cascade from '../../test/vectors/cascade.json';
 import { buildLayers } from './build';
+import { OrgLayerSchema } from './schema';
 import { SourceStateSchema } from './state';
 import type { SourceState } from './state';
 
@@ -57,6 +58,16 @@ describe('buildLayers', () => {
       'campaign.publishing.enabled': { platforms: { snapchat: { value: false } } },
       'ui.theme': { users: { 'u-old': { value: 'retro', expiresAt: Date.parse('2026-01-01T00:00:00Z') } } },
     });
+  });
+
+  it('compiles an expiry before 1970 (a row written before the API refused them) as long expired, so the layer still passes its schema', () => {
+    const built = buildLayers({
+      ...emptyState(),
+      flags: [booleanFlag('a')],
+      userOverrides: [{ key: 'a', orgId: 'org-x', userId: 'u-1', value: true, expiresAt: '1969-12-31T00:00:00Z' }],
+    });
+    expect(built.orgs['org-x']!.flags['a']!.users).toEqual({ 'u-1': { value: true, expiresAt: 0 } });
+    expect(() => OrgLayerSchema.parse(built.orgs['org-x'])).not.toThrow();
   });
 
   it('fills in the default stickiness and keeps a custom salt', () => {

@@ -25,7 +25,8 @@ function emptyRecord<T>(): Record<string, T> {
 function expiryOf(instant: string | null | undefined): number | undefined {
   if (instant === null || instant === undefined) return undefined;
   const ms = Date.parse(instant);
-  return Number.isNaN(ms) ? 0 : ms;
+  // before 1970 is long expired too: the layer schema only holds non-negative epoch ms
+  return Number.isNaN(ms) || ms < 0 ? 0 : ms;
 }
 
 function overrideOf(row: { value: Override['value']; expiresAt?: string | null | undefined }): Override {

@@ -55,15 +55,23 @@ export async function requireFlag(tx: Db, key: string, options: { lock?: boolean
 
 /** Values must fit the flag's type; a mismatch is a 422 on the field that carried it. */
 export function assertValueType(type: FlagType, value: unknown, path: string): void {
-  if (!valueMatchesType(type, value)) {
+  if (value === null || !valueMatchesType(type, value)) {
     throw new ApiError(422, {
       detail: `The value does not fit the flag's type ${type}.`,
-      errors: [{ path, message: `must be a ${type} value` }],
+      errors: [{ path, message: value === null ? 'must not be null' : `must be a ${type} value` }],
     });
   }
 }
 
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+/** JSON with object keys sorted, so `{a, b}` and jsonb's `{b, a}` compare equal. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  const record = value as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(record).sort().map((k) => [k, canonical(record[k])]));
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /** Updates the system row; returns the row as it is afterwards. */
 export async function updateSystemFlag(tx: Db, current: FlagRow, changes: Partial<typeof featureFlags.$inferInsert>): Promise<FlagRow> {

@@ -53,9 +53,39 @@ export function validationError(where: 'params' | 'query' | 'body', error: z.Zod
 }
 
 function parseWith<S extends z.ZodType>(where: 'params' | 'query' | 'body', schema: S, value: unknown): z.output<S> {
+  const unstorable = unstorableInput(where, value);
+  if (unstorable.length > 0) throw new ApiError(422, { detail: `The request ${where} does not match the schema.`, errors: unstorable });
   const result = schema.safeParse(value);
   if (!result.success) throw validationError(where, result.error);
   return result.data;
+}
+
+/** Deepest nesting a request may carry (flag values included); deeper input would overflow the validators. */
+export const MAX_INPUT_DEPTH = 64;
+/** NUL (Postgres text and jsonb cannot hold it) and unpaired surrogates (not UTF-8). */
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Input the schemas cannot judge safely: too deep, or text Postgres cannot store. One entry per place. */
+export function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): FieldError[] {
+  const errors: FieldError[] = [];
+  const stack: [unknown, string[]][] = [[value, [where]]];
+  while (stack.length > 0 && errors.length < 20) {
+    const [item, path] = stack.pop()!;
+    if (typeof item === 'string') {
+      if (UNSTORABLE_TEXT.test(item)) errors.push({ path: path.join('.'), message: 'must not contain NUL or unpaired surrogate characters' });
+      continue;
+    }
+    if (item === null || typeof item !== 'object') continue;
+    if (path.length > MAX_INPUT_DEPTH) {
+      errors.push({ path: path.join('.'), message: `nested deeper than ${MAX_INPUT_DEPTH} levels` });
+      continue;
+    }
+    for (const [key, child] of Object.entries(item)) {
+      if (UNSTORABLE_TEXT.test(key)) errors.push({ path: path.join('.'), message: 'a key contains NUL or unpaired surrogate characters' });
+      stack.push([child, [...path, key]]);
+    }
+  }
+  return errors;
 }
 
 /** Reads the body as JSON: an empty body is `{}`, anything unparsable is a 400. */

@@ -13,8 +13,16 @@ export const FlagTypeSchema = z.enum(['boolean', 'string', 'number', 'json']);
 
 export const JsonValueSchema = z.json();
 
-/** ISO 8601 instant with Z or an offset. */
-export const InstantSchema = z.iso.datetime({ offset: true });
+const MIN_INSTANT_MS = 0; // 1970-01-01T00:00:00Z: snapshot layers carry instants as non-negative epoch ms
+const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** ISO 8601 instant with Z or an offset, from 1970 to 9999 (what Postgres, JS dates and the snapshot all hold). */
+export const InstantSchema = z.iso
+  .datetime({ offset: true })
+  .refine((s) => {
+    const ms = Date.parse(s);
+    return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;
+  }, 'must be between 1970-01-01 and 9999-12-31');
 
 /** Optional reason of a change; the `X-Change-Reason` header wins. */
 export const ReasonSchema = z.string().trim().min(1).max(500).optional();

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { featureFlagValues, type Db } from '../../../shared/db';
 import { layerOf } from '../../../shared/snapshot/publish';
@@ -206,7 +206,7 @@ const revertAudit = defineRoute({
         const entries = await tx
           .select()
           .from(featureFlagValues)
-          .where(eq(featureFlagValues.requestId, c.get('requestId')))
+          .where(and(eq(featureFlagValues.requestId, c.get('requestId')), sql`${featureFlagValues.at} = now()`))
           .orderBy(desc(featureFlagValues.id));
         return { result: entries.map(auditView), layers: [layer] };
       },

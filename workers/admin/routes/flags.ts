@@ -170,7 +170,7 @@ const listFlags = defineRoute({
   query: ListQuery,
   responses: { 200: { description: 'A page of flags', schema: listOf(FlagSchema) } },
   handler: async (c, { query }) => {
-    const after = decodeCursor(query.cursor, z.object({ key: z.string() }));
+    const after = decodeCursor(query.cursor, z.object({ key: FlagKeySchema }));
     const filters: (SQL | undefined)[] = [isNull(featureFlags.orgId)];
     if (query.archived === 'false') filters.push(isNull(featureFlags.archivedAt));
     if (query.archived === 'true') filters.push(isNotNull(featureFlags.archivedAt));

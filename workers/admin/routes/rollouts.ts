@@ -39,6 +39,8 @@ import {
 // ---- schemas --------------------------------------------------------------------------------
 
 const MAX_STEPS = 20;
+/** Longest interval between shorthand steps (a year); longer ones overflow dates and mean nothing. */
+const MAX_EVERY_MS = 366 * 86_400_000;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const ISO_DURATION = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
@@ -76,8 +78,8 @@ const RampBody = z
     if (!b.steps && shorthand) {
       if (!b.percentages) ctx.addIssue({ code: 'custom', path: ['percentages'], message: 'required with every' });
       if (b.every === undefined) ctx.addIssue({ code: 'custom', path: ['every'], message: 'required with percentages' });
-      else if (parseInterval(b.every) === null) {
-        ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
+      else if (parseInterval(b.every) === null || parseInterval(b.every)! > MAX_EVERY_MS) {
+        ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval of at most 366 days: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
       }
     }
     if (b.orgId !== undefined && b.stickiness === 'orgId') {
@@ -333,7 +335,7 @@ const listRamps = defineRoute({
   query: ListQuery,
   responses: { 200: { description: 'A page of ramps', schema: listOf(RampSchema) } },
   handler: async (c, { params, query }) => {
-    const before = decodeCursor(query.cursor, z.object({ createdAt: z.string(), id: z.string() }));
+    const before = decodeCursor(query.cursor, z.object({ createdAt: z.iso.datetime(), id: z.uuid() }));
     const createdMs = sql`date_trunc('milliseconds', ${rollouts.createdAt})`;
     const items = await inTransaction(c, async (tx) => {
       await requireFlag(tx, params.key);

@@ -125,7 +125,7 @@ const listSchedules = defineRoute({
   query: ListQuery,
   responses: { 200: { description: 'A page of schedules', schema: listOf(ScheduleSchema) } },
   handler: async (c, { params, query }) => {
-    const after = decodeCursor(query.cursor, z.object({ at: z.string(), id: z.string() }));
+    const after = decodeCursor(query.cursor, z.object({ at: z.iso.datetime(), id: z.uuid() }));
     const rows = await inTransaction(c, async (tx) => {
       await requireFlag(tx, params.key);
       return tx

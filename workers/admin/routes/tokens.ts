@@ -145,7 +145,7 @@ const listTokens = defineRoute({
   query: ListQuery,
   responses: { 200: { description: 'A page of tokens', schema: listOf(TokenSchema) } },
   handler: async (c, { query }) => {
-    const before = decodeCursor(query.cursor, z.object({ createdAt: z.string(), id: z.string() }));
+    const before = decodeCursor(query.cursor, z.object({ createdAt: z.iso.datetime(), id: z.uuid() }));
     const rows = await inTransaction(c, (tx) =>
       tx
         .select()

@@ -173,7 +173,7 @@ const listWebhooks = defineRoute({
   query: ListQuery,
   responses: { 200: { description: 'A page of webhooks', schema: listOf(WebhookSchema) } },
   handler: async (c, { query }) => {
-    const before = decodeCursor(query.cursor, z.object({ createdAt: z.string(), id: z.string() }));
+    const before = decodeCursor(query.cursor, z.object({ createdAt: z.iso.datetime(), id: z.uuid() }));
     const items = await inTransaction(c, async (tx) => {
       const rows = await tx
         .select()

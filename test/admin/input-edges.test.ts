@@ -1,0 +1,122 @@
+// Inputs at the edges of what Postgres, JS dates and the snapshot schema hold, and writes that change
+// nothing: each once answered 500, published nothing more, or wrote an empty audit row (found by a
+// review; every case failed before its fix).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call, createFlag, mintRoleTokens, sql, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+
+let h: Harness;
+let t: RoleTokens;
+beforeAll(async () => {
+  h = await startHarness();
+  t = await mintRoleTokens(h);
+});
+afterAll(async () => {
+  await h.close();
+});
+const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+const auditRows = async (key: string) =>
+  Number((await sql<{ n: string }>('select count(*)::text n from cmis.feature_flag_values where feature_key = $1', [key]))[0]!.n);
+
+describe('edge inputs of the admin API', () => {
+  it('an expiry before 1970 is refused, so it cannot stop a layer from publishing (a later kill switch reaches KV)', async () => {
+    const key = await createFlag(h);
+    const other = await createFlag(h);
+    const put = await call(h, 'PUT', `/api/flags/${key}/platforms/meta`, { body: { value: true, expiresAt: '1969-12-31T00:00:00Z' } });
+    const kill = await call(h, 'PATCH', `/api/flags/${other}`, { body: { killed: true } });
+    const republish = await call(h, 'POST', '/api/publish');
+    const global = JSON.parse((await h.kv.get('snap:v1:global'))!);
+    expect(global.flags[other]?.killed).toBe(true);
+  });
+
+  it('an org admin cannot freeze the org layer with a pre-1970 user override expiry', async () => {
+    const key = await createFlag(h);
+    const put = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}/users/u-1`, { token: t.orgAdmin, body: { value: true, expiresAt: '1960-01-01T00:00:00Z' } });
+    const later = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { token: t.orgAdmin, body: { value: true } });
+    expect(later.body.publish).toBe('done');
+  });
+
+  it('a PATCH that repeats the rollout changes nothing: same ETag, no audit row', async () => {
+    const key = await createFlag(h);
+    const first = await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 10, value: true } } });
+    const n = await auditRows(key);
+    const again = await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 10, value: true } } });
+    const [last] = await sql('select old_value, new_value from cmis.feature_flag_values where feature_key = $1 order by id desc limit 1', [key]);
+    expect(again.headers.get('ETag')).toBe(first.headers.get('ETag'));
+    expect(await auditRows(key)).toBe(n);
+  });
+
+  it('a PUT that repeats a JSON org value (jsonb reorders its keys) leaves no audit row', async () => {
+    const key = await createFlag(h, { type: 'json' });
+    await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { body: { value: { b: 1, a: 2 } } });
+    const n = await auditRows(key);
+    const again = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { body: { value: { b: 1, a: 2 } } });
+    expect(await auditRows(key)).toBe(n);
+  });
+
+  it('JSON null as a value of a json flag: 422 naming the field', async () => {
+    const created = await call(h, 'POST', '/api/flags', { body: { key: unique('null-'), type: 'json', defaultValue: null } });
+    const key = await createFlag(h, { type: 'json' });
+    const org = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { body: { value: null } });
+    expect(created.status).toBe(422);
+    expect(created.body.errors?.[0]?.path).toBe('body.defaultValue');
+    expect(org.body.errors?.[0]?.path).toBe('body.value');
+  });
+
+  it('a NUL character anywhere in the input: 422, not 500', async () => {
+    const key = await createFlag(h, { type: 'string' });
+    const desc = await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'a\u0000b' } });
+    const value = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { body: { value: 'a\u0000b' } });
+    const reason = await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'x', reason: 'a\u0000b' } });
+    const q = await call(h, 'GET', `/api/flags?q=${encodeURIComponent('a\u0000')}`);
+    expect(desc.status).toBe(422);
+    expect(value.status).toBe(422);
+    expect(reason.status).toBe(422);
+    expect(q.status).toBe(422);
+  });
+
+  it('instants before 1970 or past 9999: 422, not 500 or a misread year', async () => {
+    const key = await createFlag(h);
+    const year0 = await call(h, 'PATCH', `/api/flags/${key}`, { body: { expiresAt: '0000-06-01T00:00:00Z' } });
+    const since = await call(h, 'GET', '/api/audit?since=0000-01-01T00:00:00Z');
+    const year1 = await call(h, 'PATCH', `/api/flags/${key}`, { body: { expiresAt: '0001-06-01T00:00:00Z' } });
+    expect(year0.status).toBe(422);
+    expect(since.status).toBe(422);
+    expect(year1.status === 422 || year1.body.expiresAt === '0001-06-01T00:00:00.000Z').toBe(true);
+  });
+
+  it('a ramp interval over a year: 422', async () => {
+    const key = await createFlag(h);
+    const res = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { every: '99999999999d', percentages: [5, 10] } });
+    expect(res.status).toBe(422);
+  });
+
+  it('a forged keyset cursor: 422 naming query.cursor', async () => {
+    const zero = '00000000-0000-0000-0000-000000000000';
+    const tokens = await call(h, 'GET', `/api/tokens?cursor=${b64({ createdAt: 'x', id: zero })}`);
+    const webhooks = await call(h, 'GET', `/api/webhooks?cursor=${b64({ createdAt: 'x', id: zero })}`);
+    const key = await createFlag(h);
+    const schedules = await call(h, 'GET', `/api/flags/${key}/schedules?cursor=${b64({ at: 'x', id: zero })}`);
+    const badId = await call(h, 'GET', `/api/tokens?cursor=${b64({ createdAt: '2026-01-01T00:00:00Z', id: 'x' })}`);
+    for (const r of [tokens, webhooks, schedules, badId]) {
+      expect(r.status).toBe(422);
+      expect(r.body.errors?.[0]?.path).toBe('query.cursor');
+    }
+  });
+
+  it('a JSON value nested 2,000 deep (a 4 KB body): 422, not a stack overflow', async () => {
+    const key = await createFlag(h, { type: 'json' });
+    const depth = 2000;
+    const res = await call(h, 'PATCH', `/api/flags/${key}`, { body: `{"defaultValue":${'['.repeat(depth)}${']'.repeat(depth)}}` });
+    expect(res.status).toBe(422);
+  });
+
+  it('a revert answers only its own audit entries, even when a caller reuses a request id', async () => {
+    const key = await createFlag(h);
+    const rid = unique('rid-');
+    await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'one' }, headers: { 'X-Request-Id': rid } });
+    const change = await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'two' } });
+    const [entry] = await sql<{ id: string }>('select id::text id from cmis.feature_flag_values where request_id = $1', [change.headers.get('X-Request-Id')]);
+    const revert = await call(h, 'POST', `/api/audit/${entry!.id}/revert`, { headers: { 'X-Request-Id': rid } });
+    expect(revert.body.entries).toHaveLength(1);
+  });
+});
