@@ -205,6 +205,23 @@ describe('delivery', () => {
     expect(unknown.ack).toHaveBeenCalled();
   });
 
+  it('a notification or delivery message that does not fit its shape is acknowledged, not retried until the queue drops it', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const malformed = [
+      messageOf({ type: 'notification' }),
+      messageOf({ type: 'notification', event: { event: 'flag.changed' } }),
+      messageOf({ type: 'webhook.delivery', event: null }),
+      messageOf({ type: 'webhook.delivery', deliveryId: 'x', webhookId: 'y', event: { event: 'no.such.event', flag: null, orgId: null, actor: 'a', at: 'now', summary: 's' } }),
+    ];
+    expect(await consume(malformed)).toEqual({ settled: 2, retried: 0 });
+    for (const message of malformed) {
+      expect(message.ack).toHaveBeenCalledOnce();
+      expect(message.retry).not.toHaveBeenCalled();
+    }
+    expect(warn.mock.calls.filter(([line]) => String(line).includes('"malformed"'))).toHaveLength(4);
+    warn.mockRestore();
+  });
+
   it('without a queue binding, writes still succeed', async () => {
     const key = await createFlag(h);
     const res = await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: undefined } });

@@ -1,7 +1,8 @@
 import type { Pool } from '@neondatabase/serverless';
 import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { z } from 'zod';
 import { createPool, webhookDeliveries, webhooks, withRls } from '../../shared/db';
-import { enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type PublishMessage, type WebhookDeliveryMessage } from '../../shared/events';
+import { NOTIFICATION_EVENTS, enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type PublishMessage, type WebhookDeliveryMessage } from '../../shared/events';
 import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
 import { recordMetricsBatch } from './metrics';
@@ -13,6 +14,29 @@ import { deliverWebhook, retryDelaySeconds, type WebhookTarget } from './webhook
 export const MAX_DELIVERY_ATTEMPTS = 5;
 
 const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR } as const;
+
+// What a notification or delivery message must hold before it is acted on. A message that does not
+// fit is acknowledged and logged, like an unknown type: retrying cannot mend it.
+const FlagEventSchema = z.object({
+  event: z.enum(NOTIFICATION_EVENTS),
+  flag: z.string().nullable(),
+  orgId: z.string().nullable(),
+  actor: z.string(),
+  at: z.string(),
+  summary: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+const NotificationMessageSchema = z.object({ type: z.literal('notification'), event: FlagEventSchema });
+const WebhookDeliveryMessageSchema = z.object({ type: z.literal('webhook.delivery'), deliveryId: z.uuid(), webhookId: z.uuid(), event: FlagEventSchema });
+
+/** The message as `schema` reads it, or undefined after acknowledging and logging a malformed one. */
+function readOrDrop<S extends z.ZodType>(message: QueueMessage, schema: S): z.output<S> | undefined {
+  const parsed = schema.safeParse(message.body);
+  if (parsed.success) return parsed.data;
+  console.warn(JSON.stringify({ at: 'queue', malformed: (message.body as { type?: unknown } | null)?.type, id: message.id, error: parsed.error.issues[0]?.message }));
+  message.ack();
+  return undefined;
+}
 
 /** The part of a queue message the handlers use (a real `Message`, or a test double). */
 export interface QueueMessage {
@@ -94,12 +118,20 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
     const body = message.body as Partial<EventMessage> | null;
     try {
       switch (body?.type) {
-        case 'notification':
-          await fanOut(deps, body.event!);
+        case 'notification': {
+          const notification = readOrDrop(message, NotificationMessageSchema);
+          if (notification === undefined) break;
+          await fanOut(deps, notification.event);
           message.ack();
           break;
-        case 'webhook.delivery':
-          if ((await deliver(deps, body as WebhookDeliveryMessage, message.attempts)) === 'retry') {
+        }
+        case 'webhook.delivery': {
+          const delivery = readOrDrop(message, WebhookDeliveryMessageSchema);
+          if (delivery === undefined) {
+            settled += 1;
+            break;
+          }
+          if ((await deliver(deps, delivery, message.attempts)) === 'retry') {
             message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
             retried += 1;
           } else {
@@ -107,6 +139,7 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
             settled += 1;
           }
           break;
+        }
         case 'publish':
           await republishChunk(deps, body as PublishMessage);
           message.ack();
