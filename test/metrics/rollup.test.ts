@@ -55,6 +55,20 @@ describe('metrics consumer', () => {
     expect(res.body.hours).toEqual([{ hour: new Date(hour).toISOString(), values: [{ value: true, count: 12 }, { value: false, count: 3 }] }]);
   });
 
+  it('the start of a UTC hour is accepted in any database time zone, a half hour in none', async () => {
+    const flag = await createFlag(h);
+    const insert = (zone: string, hour: string) =>
+      h.sql(
+        `BEGIN; SET LOCAL TIME ZONE '${zone}'; INSERT INTO cmis.flag_metrics_hourly (feature_key, org_id, value_key, reason, hour, count) VALUES ('${flag}', '${zone}', 'true', 'STATIC', '${hour}', 1); COMMIT;`,
+      );
+    for (const zone of ['UTC', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/St_Johns']) {
+      await insert(zone, '2026-11-26T10:00:00Z');
+      await expect(insert(zone, '2026-11-26T10:30:00Z')).rejects.toThrow(/hour_aligned/);
+      await h.sql('ROLLBACK').catch(() => {});
+    }
+    expect((await hourlyOf(flag)).length).toBe(4);
+  });
+
   it('sums a key that appears twice in one batch, in one statement', async () => {
     const flag = await createFlag(h);
     const hour = hourOf(Date.now());
