@@ -1,5 +1,6 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, eq, isNull, lte, or } from 'drizzle-orm';
+import { and, asc, eq, isNull, lte, notExists, or, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { flagSchedules, rollouts, withRls, type RlsContext } from '../../shared/db';
 import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
@@ -53,14 +54,114 @@ function describe(row: ScheduleRow): string {
 }
 
 /**
+ * One due schedule or ramp step in its own transaction. `events` and `layers` are filled as it goes;
+ * they count only if the transaction commits.
+ */
+function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, now: Date, events: FlagEvent[], layers: LayerName[]): Promise<ScheduleResult> {
+  return withRls(pool, contextFor(candidate), async (tx, client): Promise<ScheduleResult> => {
+    if (candidate.rampId) {
+      // The ramp row first, as pause/resume/abort take it (ramp, then its steps): no lock-order
+      // inversion, and the steps of one ramp are applied one at a time by overlapping passes.
+      const [ramp] = await tx.select({ state: rollouts.state }).from(rollouts).where(eq(rollouts.id, candidate.rampId)).for('update');
+      if (ramp?.state !== 'running') return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+    }
+    // Not before an earlier change of the same ramp, or of the same flag and level, that is still
+    // pending (claimed right now by an overlapping pass): that one lands first, this one next pass.
+    const earlier = alias(flagSchedules, 'earlier');
+    const sameTarget = candidate.rampId
+      ? eq(earlier.rampId, flagSchedules.rampId)
+      : and(isNull(earlier.rampId), eq(earlier.featureKey, flagSchedules.featureKey), sql`${earlier.orgId} IS NOT DISTINCT FROM ${flagSchedules.orgId}`);
+    const earlierPending = tx
+      .select({ one: sql`1` })
+      .from(earlier)
+      .where(and(eq(earlier.state, 'pending'), sameTarget, sql`(${earlier.at}, ${earlier.createdAt}, ${earlier.id}) < (${flagSchedules.at}, ${flagSchedules.createdAt}, ${flagSchedules.id})`));
+    const [row] = await tx
+      .select()
+      .from(flagSchedules)
+      .where(and(eq(flagSchedules.id, candidate.id), eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now), notExists(earlierPending)))
+      .for('update', { skipLocked: true });
+    if (!row) return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+
+    await client.query('SAVEPOINT apply_schedule');
+    try {
+      const layer = await applyScheduledChange(tx, row);
+      await client.query('RELEASE SAVEPOINT apply_schedule');
+      await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null }).where(eq(flagSchedules.id, row.id));
+      layers.push(layer);
+      events.push({
+        event: row.rampId ? 'rollout.step' : 'schedule.applied',
+        flag: row.featureKey,
+        orgId: row.orgId,
+        actor: CRON_ACTOR,
+        at: now.toISOString(),
+        summary: `${row.rampId ? 'Ramp step' : 'Scheduled change'} applied: ${describe(row)}`,
+        details: { scheduleId: row.id, rampId: row.rampId, change: row.change },
+      });
+      if (row.rampId && (await finishRampIfComplete(tx, row.rampId))) {
+        await writeAuditNote(tx, {
+          level: 'rollout',
+          featureKey: row.featureKey,
+          orgId: row.orgId,
+          target: row.rampId,
+          oldValue: { state: 'running' },
+          newValue: { state: 'done' },
+        });
+        events.push({
+          event: 'rollout.done',
+          flag: row.featureKey,
+          orgId: row.orgId,
+          actor: CRON_ACTOR,
+          at: now.toISOString(),
+          summary: `Ramp finished: ${describe(row)}`,
+          details: { rampId: row.rampId },
+        });
+      }
+      return { id: row.id, rampId: row.rampId, state: 'applied' };
+    } catch (error) {
+      await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
+      const reason = message(error);
+      await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
+      if (row.rampId) {
+        await tx
+          .update(rollouts)
+          .set({ state: 'paused', pausedAt: now, updatedAt: now })
+          .where(and(eq(rollouts.id, row.rampId), eq(rollouts.state, 'running')));
+      }
+      await writeAuditNote(tx, {
+        level: row.rampId ? 'rollout' : 'schedule',
+        featureKey: row.featureKey,
+        orgId: row.orgId,
+        target: row.rampId ?? row.id,
+        oldValue: { state: 'pending' },
+        newValue: { state: 'failed', error: reason, scheduleId: row.id, ...(row.rampId ? { ramp: 'paused' } : {}) },
+      });
+      events.push({
+        event: row.rampId ? 'rollout.failed' : 'schedule.failed',
+        flag: row.featureKey,
+        orgId: row.orgId,
+        actor: CRON_ACTOR,
+        at: now.toISOString(),
+        summary: `${row.rampId ? 'Ramp step failed (ramp paused)' : 'Scheduled change failed'}: ${describe(row)}: ${reason}`,
+        details: { scheduleId: row.id, rampId: row.rampId, change: row.change, error: reason },
+      });
+      return { id: row.id, rampId: row.rampId, state: 'failed' as const, error: reason };
+    }
+  });
+}
+
+/**
  * Applies every schedule and ramp step that is due at `nowMs`, each exactly once.
  *
  * Each one gets its own transaction that first claims the row (`FOR UPDATE SKIP LOCKED`, still
- * pending): a pass that overlaps or repeats skips what another claimed or finished. The change goes
+ * pending): a pass that overlaps or repeats skips what another claimed or finished. A ramp step locks
+ * its ramp row before that, and a change waits for the next pass while an earlier change of its ramp,
+ * or of its flag and level, is still pending, so overlapping passes apply them in time order. The change goes
  * through the flag store under a savepoint, so the triggers audit it once (actor `cron`, the schedule
  * id in the reason); if it fails, the savepoint is rolled back and the row is marked failed with the
  * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
- * Steps of paused ramps wait. Afterwards the touched layers are published and notifications enqueued.
+ * Steps of paused ramps wait. A transaction that fails as a whole (a deadlock, a lost connection)
+ * leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
+ * publish is left to the reconciler) and notifications enqueued.
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
   const now = new Date(nowMs);
@@ -79,84 +180,17 @@ export async function applyDueSchedules(pool: Pool, nowMs: number, options: Appl
     // events and layers count only once the transaction committed
     const events: FlagEvent[] = [];
     const layers: LayerName[] = [];
-    const result = await withRls(pool, contextFor(candidate), async (tx, client): Promise<ScheduleResult> => {
-      const [row] = await tx
-        .select()
-        .from(flagSchedules)
-        .where(and(eq(flagSchedules.id, candidate.id), eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now)))
-        .for('update', { skipLocked: true });
-      if (!row) return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
-      if (row.rampId) {
-        // The ramp row serialises steps with pause/resume/abort.
-        const [ramp] = await tx.select({ state: rollouts.state }).from(rollouts).where(eq(rollouts.id, row.rampId)).for('update');
-        if (ramp?.state !== 'running') return { id: row.id, rampId: row.rampId, state: 'skipped' };
-      }
-
-      await client.query('SAVEPOINT apply_schedule');
-      try {
-        const layer = await applyScheduledChange(tx, row);
-        await client.query('RELEASE SAVEPOINT apply_schedule');
-        await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null }).where(eq(flagSchedules.id, row.id));
-        layers.push(layer);
-        events.push({
-          event: row.rampId ? 'rollout.step' : 'schedule.applied',
-          flag: row.featureKey,
-          orgId: row.orgId,
-          actor: CRON_ACTOR,
-          at: now.toISOString(),
-          summary: `${row.rampId ? 'Ramp step' : 'Scheduled change'} applied: ${describe(row)}`,
-          details: { scheduleId: row.id, rampId: row.rampId, change: row.change },
-        });
-        if (row.rampId && (await finishRampIfComplete(tx, row.rampId))) {
-          await writeAuditNote(tx, {
-            level: 'rollout',
-            featureKey: row.featureKey,
-            orgId: row.orgId,
-            target: row.rampId,
-            oldValue: { state: 'running' },
-            newValue: { state: 'done' },
-          });
-          events.push({
-            event: 'rollout.done',
-            flag: row.featureKey,
-            orgId: row.orgId,
-            actor: CRON_ACTOR,
-            at: now.toISOString(),
-            summary: `Ramp finished: ${describe(row)}`,
-            details: { rampId: row.rampId },
-          });
-        }
-        return { id: row.id, rampId: row.rampId, state: 'applied' };
-      } catch (error) {
-        await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
-        const reason = message(error);
-        await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
-        if (row.rampId) {
-          await tx
-            .update(rollouts)
-            .set({ state: 'paused', pausedAt: now, updatedAt: now })
-            .where(and(eq(rollouts.id, row.rampId), eq(rollouts.state, 'running')));
-        }
-        await writeAuditNote(tx, {
-          level: row.rampId ? 'rollout' : 'schedule',
-          featureKey: row.featureKey,
-          orgId: row.orgId,
-          target: row.rampId ?? row.id,
-          oldValue: { state: 'pending' },
-          newValue: { state: 'failed', error: reason, scheduleId: row.id, ...(row.rampId ? { ramp: 'paused' } : {}) },
-        });
-        events.push({
-          event: row.rampId ? 'rollout.failed' : 'schedule.failed',
-          flag: row.featureKey,
-          orgId: row.orgId,
-          actor: CRON_ACTOR,
-          at: now.toISOString(),
-          summary: `${row.rampId ? 'Ramp step failed (ramp paused)' : 'Scheduled change failed'}: ${describe(row)}: ${reason}`,
-          details: { scheduleId: row.id, rampId: row.rampId, change: row.change, error: reason },
-        });
-        return { id: row.id, rampId: row.rampId, state: 'failed' as const, error: reason };
-      }
-    });
+    let result: ScheduleResult;
+    try {
+      result = await applyOne(pool, candidate, now, events, layers);
+    } catch (error) {
+      // The transaction itself failed (a deadlock, a lost connection): nothing of it committed and the
+      // row is still pending for the next pass. Go on, so that what did commit is published and notified.
+      result = { id: candidate.id, rampId: candidate.rampId, state: 'skipped', error: message(error) };
+      events.length = 0;
+      layers.length = 0;
+      console.warn(JSON.stringify({ at: 'cron.schedules', schedule: candidate.id, error: result.error }));
+    }
     outcome.results.push(result);
     outcome.events.push(...events);
     outcome.layers.push(...layers);
@@ -167,11 +201,16 @@ export async function applyDueSchedules(pool: Pool, nowMs: number, options: Appl
   outcome.layers = [...new Set(outcome.layers)];
   if (options.kv) {
     for (const layer of outcome.layers) {
-      outcome.published.push(
-        await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'publish after schedules' }, (tx) =>
-          publishLayer(tx, options.kv!, layer, nowMs),
-        ),
-      );
+      try {
+        outcome.published.push(
+          await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'publish after schedules' }, (tx) =>
+            publishLayer(tx, options.kv!, layer, nowMs),
+          ),
+        );
+      } catch (error) {
+        // db_version moved with the change, so the reconciler publishes it; the notifications still go out
+        outcome.published.push({ layer, version: 0, ok: false, error: message(error) });
+      }
     }
   }
   outcome.notified = await enqueueEvents(options.queue, outcome.events);
