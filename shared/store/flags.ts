@@ -96,7 +96,12 @@ export async function findOrgValue(tx: Db, key: string, orgId: string): Promise<
   return row;
 }
 
-export async function putOrgValue(tx: Db, key: string, orgId: string, next: OrgValue): Promise<FlagRow> {
+/**
+ * Creates or updates an org value. Two PUTs racing to create the same row: the insert of the later
+ * one does nothing (it waits for the first to commit), and it updates that row instead: PUT stays an
+ * upsert under concurrency, never a 409.
+ */
+export async function putOrgValue(tx: Db, key: string, orgId: string, next: OrgValue, raced = false): Promise<FlagRow> {
   const current = await findOrgValue(tx, key, orgId);
   if (current) {
     if (sameJson(current.value, next.value) && current.percentage === next.percentage) return current;
@@ -110,8 +115,11 @@ export async function putOrgValue(tx: Db, key: string, orgId: string, next: OrgV
   const [row] = await tx
     .insert(featureFlags)
     .values({ featureKey: key, orgId, value: next.value, percentage: next.percentage })
+    .onConflictDoNothing()
     .returning();
-  return row!;
+  if (row) return row;
+  if (raced) throw new ApiError(409, `The value of ${key} in org ${orgId} is being written by another request; retry.`);
+  return putOrgValue(tx, key, orgId, next, true);
 }
 
 export async function deleteOrgValue(tx: Db, key: string, orgId: string): Promise<boolean> {
@@ -145,10 +153,12 @@ export async function findOverride(tx: Db, target: OverrideTarget): Promise<Over
   return row;
 }
 
+/** Creates or updates an override; a create racing another is an update, as in putOrgValue. */
 export async function putOverride(
   tx: Db,
   target: OverrideTarget,
   next: { value: unknown; expiresAt: Date | null },
+  raced = false,
 ): Promise<OverrideRow> {
   const current = await findOverride(tx, target);
   if (current) {
@@ -171,8 +181,11 @@ export async function putOverride(
       value: next.value,
       expiresAt: next.expiresAt,
     })
+    .onConflictDoNothing()
     .returning();
-  return row!;
+  if (row) return row;
+  if (raced) throw new ApiError(409, `The ${target.kind} override of ${target.key} is being written by another request; retry.`);
+  return putOverride(tx, target, next, true);
 }
 
 export async function deleteOverride(tx: Db, target: OverrideTarget): Promise<boolean> {

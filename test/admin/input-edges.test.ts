@@ -119,4 +119,16 @@ describe('edge inputs of the admin API', () => {
     const revert = await call(h, 'POST', `/api/audit/${entry!.id}/revert`, { headers: { 'X-Request-Id': rid } });
     expect(revert.body.entries).toHaveLength(1);
   });
+
+  it('PUTs racing to create the same org value or override all succeed, and the row is created once', async () => {
+    const key = await createFlag(h);
+    const org = unique('race-');
+    const puts = (path: string) => Promise.all(Array.from({ length: 6 }, () => call(h, 'PUT', path, { body: { value: true } })));
+    for (const path of [`/api/orgs/${org}/flags/${key}`, `/api/orgs/${org}/flags/${key}/users/u-race`, `/api/flags/${key}/platforms/snapchat`]) {
+      const answers = await puts(path);
+      expect(answers.map((a) => a.status), path).toEqual([200, 200, 200, 200, 200, 200]);
+    }
+    // one creation each (the org value, the user override, the platform override), nothing else
+    expect(await auditRows(key)).toBe(1 + 3);
+  });
 });
