@@ -88,6 +88,11 @@ export function problemBody(status: number, init: ProblemInit): Problem {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** The same response outside a Hono app (the cron Worker's local trigger). */
+export function problemResponse(status: number, init: ProblemInit): Response {
+  return Response.json(problemBody(status, init), { status, headers: { 'Content-Type': PROBLEM_CONTENT_TYPE } });
+}
+
 /** The one helper that writes an `application/problem+json` response. */
 export function problem(c: Context, status: number, init: ProblemInit | string): Response {
   const normalized = typeof init === 'string' ? { detail: init } : init;

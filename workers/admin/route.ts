@@ -61,12 +61,12 @@ function parseWith<S extends z.ZodType>(where: 'params' | 'query' | 'body', sche
 }
 
 /** Deepest nesting a request may carry (flag values included); deeper input would overflow the validators. */
-export const MAX_INPUT_DEPTH = 64;
+const MAX_INPUT_DEPTH = 64;
 /** NUL (Postgres text and jsonb cannot hold it) and unpaired surrogates (not UTF-8). */
 const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Input the schemas cannot judge safely: too deep, or text Postgres cannot store. One entry per place. */
-export function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): FieldError[] {
+function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): FieldError[] {
   const errors: FieldError[] = [];
   const stack: [unknown, string[]][] = [[value, [where]]];
   while (stack.length > 0 && errors.length < 20) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROBLEM_CONTENT_TYPE, problemBody, type ProblemInit } from '../../shared/http/problem';
+import { problemResponse } from '../../shared/http/problem';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
@@ -10,10 +10,6 @@ import { handleEventBatch } from './queue';
  * locally without waiting. Omitted: now.
  */
 const TriggerTimeSchema = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z' }).optional();
-
-function problem(status: number, init: ProblemInit): Response {
-  return Response.json(problemBody(status, init), { status, headers: { 'content-type': PROBLEM_CONTENT_TYPE } });
-}
 
 export default {
   async scheduled(controller, env, ctx) {
@@ -30,13 +26,13 @@ export default {
       const time = TriggerTimeSchema.safeParse(url.searchParams.get('time') ?? undefined);
       if (!time.success) {
         const message = time.error.issues[0]?.message ?? 'invalid time';
-        return problem(422, { detail: `query.time: ${message}`, errors: [{ path: 'query.time', message }] });
+        return problemResponse(422, { detail: `query.time: ${message}`, errors: [{ path: 'query.time', message }] });
       }
       try {
         return Response.json(await runCronPass(env, time.data === undefined ? Date.now() : Date.parse(time.data)));
       } catch (err) {
         const detail = err instanceof Error ? err.message : String(err);
-        return problem(500, { detail: `Cron pass failed: ${detail}` });
+        return problemResponse(500, { detail: `Cron pass failed: ${detail}` });
       }
     }
     return new Response(null, { status: 404 });
