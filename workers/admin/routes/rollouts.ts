@@ -78,8 +78,11 @@ const RampBody = z
     if (!b.steps && shorthand) {
       if (!b.percentages) ctx.addIssue({ code: 'custom', path: ['percentages'], message: 'required with every' });
       if (b.every === undefined) ctx.addIssue({ code: 'custom', path: ['every'], message: 'required with percentages' });
-      else if (parseInterval(b.every) === null || parseInterval(b.every)! > MAX_EVERY_MS) {
-        ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval of at most 366 days: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
+      else {
+        const every = parseInterval(b.every);
+        if (every === null || every > MAX_EVERY_MS) {
+          ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval of at most 366 days: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
+        }
       }
     }
     if (b.orgId !== undefined && b.stickiness === 'orgId') {
