@@ -182,6 +182,49 @@ describe('delivery', () => {
     expect(await h.sql(`SELECT 1 FROM cmis.webhook_deliveries WHERE webhook_id = $1`, [failing.id])).toEqual([]);
   });
 
+  it('a fan-out rolled back after its messages were sent, and a repeated delivery message, still POST the receiver once', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const hook = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/once`, kind: 'generic', orgId: t.orgId } })).body;
+    const event = { event: 'flag.changed', flag: 'once.flag', orgId: t.orgId, actor: 'test', at: new Date().toISOString(), summary: 'once' };
+    const forHook = (queue: { sent: EventMessage[] }) => queue.sent.filter((m) => (m as { webhookId?: string }).webhookId === hook.id);
+
+    // The queue takes the messages but the send reports a failure: the fan-out's transaction rolls
+    // back after sending (as when its COMMIT fails), and the notification is retried.
+    const lost = memoryQueue();
+    const flaky: EventQueue = { sendBatch: async (messages) => { await lost.sendBatch(messages); throw new Error('acknowledgement lost'); } };
+    const first = messageOf({ type: 'notification', event });
+    await consume([first], flaky);
+    expect(first.retry).toHaveBeenCalled();
+    const good = memoryQueue();
+    const second = messageOf({ type: 'notification', event }, 2);
+    await consume([second], good);
+    expect(second.ack).toHaveBeenCalled();
+    const [orphanBody] = forHook(lost);
+    const [deliveryBody] = forHook(good);
+    expect(orphanBody).toBeDefined();
+    expect(deliveryBody).toBeDefined();
+
+    received.length = 0;
+    const orphan = messageOf(orphanBody);
+    const delivery = messageOf(deliveryBody);
+    await consume([orphan, delivery]);
+    expect(received.filter((r) => r.path === '/once')).toHaveLength(1);
+    expect(delivery.ack).toHaveBeenCalled();
+    // no row: maybe a fan-out still committing, so it waits; after the last attempt it is dropped unsent
+    expect(orphan.retry).toHaveBeenCalledWith({ delaySeconds: 10 });
+    expect(orphan.ack).not.toHaveBeenCalled();
+    const repeated = messageOf(deliveryBody, 2);
+    const lastOrphan = messageOf(orphanBody, MAX_DELIVERY_ATTEMPTS);
+    await consume([repeated, lastOrphan]);
+    for (const message of [repeated, lastOrphan]) {
+      expect(message.ack).toHaveBeenCalledOnce();
+      expect(message.retry).not.toHaveBeenCalled();
+    }
+    expect(received.filter((r) => r.path === '/once')).toHaveLength(1);
+    expect(await h.sql(`SELECT state, attempts FROM cmis.webhook_deliveries WHERE webhook_id = $1`, [hook.id])).toEqual([{ state: 'delivered', attempts: 1 }]);
+    warn.mockRestore();
+  });
+
   it('the cron pass notifies applied and failed schedules; unknown message types are acknowledged', async () => {
     const key = await createFlag(h);
     const archived = await createFlag(h);

@@ -58,7 +58,8 @@ export interface QueueDeps {
 /**
  * Notification → one delivery row and one delivery message per matching webhook (global webhooks
  * get every event, an org's only that org's; an empty `events` list means all). Sending inside the
- * transaction: if the queue refuses, no row is left behind and the notification is retried.
+ * transaction: if the queue refuses, no row is left behind and the notification is retried; if the
+ * commit fails after sending, the messages find no row and `deliver` drops them unsent.
  * Without a queue binding the deliveries are attempted inline, once.
  */
 async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
@@ -88,14 +89,30 @@ async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
   return deliveries.length;
 }
 
-/** One attempt; records it on the delivery row. Answers whether to retry. */
+/**
+ * One attempt; records it on the delivery row. Answers whether to retry. Queues deliver at least
+ * once, and the fan-out enqueues before its transaction commits, so the row decides:
+ * - a settled row (delivered, or failed for good) is a repeated message: nothing is sent again;
+ * - no row yet is a fan-out still committing (retried later) or one that rolled back after sending,
+ *   whose notification is retried with new rows: after the last attempt the message is dropped
+ *   without a POST, so the receiver hears the event once.
+ */
 async function deliver(deps: QueueDeps, message: WebhookDeliveryMessage, attempt: number): Promise<'done' | 'retry'> {
   const [target] = await withRls(deps.pool, CONTEXT, (tx) =>
-    tx.select({ id: webhooks.id, url: webhooks.url, kind: webhooks.kind, secret: webhooks.secret }).from(webhooks).where(eq(webhooks.id, message.webhookId)),
+    tx
+      .select({ id: webhooks.id, url: webhooks.url, kind: webhooks.kind, secret: webhooks.secret, state: webhookDeliveries.state })
+      .from(webhooks)
+      .leftJoin(webhookDeliveries, and(eq(webhookDeliveries.id, message.deliveryId), eq(webhookDeliveries.webhookId, webhooks.id)))
+      .where(eq(webhooks.id, message.webhookId)),
   );
   if (!target) return 'done'; // deleted since: nothing to deliver to
-  const result = await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
   const last = attempt >= MAX_DELIVERY_ATTEMPTS;
+  if (target.state !== null && target.state !== 'pending') return 'done';
+  if (target.state === null) {
+    console.warn(JSON.stringify({ at: 'webhook', webhook: target.id, delivery: message.deliveryId, attempt, error: last ? 'no delivery row: dropped' : 'no delivery row yet' }));
+    return last ? 'done' : 'retry';
+  }
+  const result = await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
   const state = result.ok ? 'delivered' : last ? 'failed' : 'pending';
   await withRls(deps.pool, CONTEXT, (tx) =>
     tx
