@@ -4,11 +4,13 @@
 //      written through withRls and published), record every org's answers from the evaluate Worker
 //   3. corrupt every snapshot key in KV: answers must not change (each isolate keeps its last good
 //      copy), and an org never read before must fail closed (caller default, reason ERROR)
-//   4. delete every snapshot key: reported (a missing org layer reads as "org without data"), then
-//      a cron pass as of a few minutes later (the local trigger's ?time=, past the read-back's settle
-//      time) must find every layer missing and republish it: every answer must equal step 2
-//   5. delete them again; POST /api/publish rebuilds KV from Postgres: every answer must equal step 2,
-//      status pending 0
+//   4. delete every snapshot key and the KV record of the evaluate key the answers are read with
+//      (minted through the admin API in step 2): reported (a missing org layer reads as "org without
+//      data"; once the isolate's key cache expires the key is refused, 401), then a cron pass as of a
+//      few minutes later (the local trigger's ?time=, past the read-back's settle time) must find
+//      every layer and the key missing and put them back: every answer must equal step 2
+//   5. delete them again; POST /api/publish rebuilds KV from Postgres (layers and evaluate keys):
+//      every answer must equal step 2, status pending 0
 //   6. a bad flag change, undone with POST /api/audit/:id/revert: answers must equal step 2 again
 // Exits non-zero on any difference in 3, 4, 5 or 6. Prints one line per check.
 import { resolve } from 'node:path';
@@ -18,6 +20,9 @@ import { startLocalDatabase } from './db/local';
 import { createPool, withRls } from '../shared/db';
 import { useNodeWebSocket } from '../shared/db/node';
 import { VERIFY_SETTLE_MS } from '../workers/cron/reconcile';
+import { DEFAULT_KEY_CACHE } from '../workers/evaluate/auth';
+import { evaluateKeyKey } from '../shared/snapshot/keys';
+import { sha256Hex } from '../shared/tokens';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAX_AGE_MS = 1000; // the stack's SNAPSHOT_MAX_AGE_MS
@@ -52,7 +57,7 @@ async function withDatabase<T>(work: (databaseUrl: string | undefined) => Promis
   }
 }
 
-function api(stack: Stack) {
+function api(stack: Stack, evalKey = stack.evalKey) {
   const adminHeaders = { authorization: `Bearer ${stack.adminToken}`, 'content-type': 'application/json' };
   return {
     async admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
@@ -62,7 +67,7 @@ function api(stack: Stack) {
     async bulk(orgId: string, userId: string, platform: string | undefined): Promise<{ status: number; json: any }> {
       const res = await fetch(`${stack.urls.evaluate}/v1/evaluate`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${stack.evalKey}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${evalKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ context: { orgId, userId, ...(platform ? { platform } : {}) } }),
       });
       return { status: res.status, json: await res.json().catch(() => null) };
@@ -70,8 +75,8 @@ function api(stack: Stack) {
   };
 }
 
-async function record(stack: Stack, orgs: string[] = ORGS): Promise<Answers> {
-  const { bulk } = api(stack);
+async function recordAnswers(stack: Stack, evalKey: string, orgs: string[] = ORGS): Promise<Answers> {
+  const { bulk } = api(stack, evalKey);
   const answers: Answers = {};
   for (const org of orgs) {
     for (const user of USERS) {
@@ -144,7 +149,7 @@ async function seedOrgData(stack: Stack): Promise<void> {
 }
 
 async function drill(stack: Stack): Promise<boolean> {
-  const { admin, bulk } = api(stack);
+  const { admin } = api(stack);
   const kv = await stack.kv();
   const checks: { name: string; ok: boolean; detail: string }[] = [];
   const check = (name: string, ok: boolean, detail: string) => {
@@ -153,11 +158,19 @@ async function drill(stack: Stack): Promise<boolean> {
   };
 
   await seedOrgData(stack);
+  // The answers are read with an evaluate key minted like an app's, so Postgres knows it.
+  const minted = await admin('POST', '/api/tokens', { name: 'drill app', role: 'evaluate', reason: 'drill: the app key' });
+  if (minted.status !== 201) throw new Error(`POST /api/tokens: ${minted.status} ${JSON.stringify(minted.json)}`);
+  const appKey = minted.json.token as string;
+  const appKeyKv = evaluateKeyKey(await sha256Hex(appKey));
+  const appKeyRecord = await kv.get(appKeyKv);
+  const { bulk } = api(stack, appKey);
+  const record = (orgs?: string[]) => recordAnswers(stack, appKey, orgs);
   await waitForCaches();
-  const before = await record(stack);
+  const before = await record();
   const distinct = new Set(Object.values(before)).size;
   log(`recorded ${Object.keys(before).length} answers (${ORGS.length} orgs × ${USERS.length} users × ${PLATFORMS.length} platforms × every flag; ${distinct} distinct)`);
-  const stable = differences(before, await record(stack));
+  const stable = differences(before, await record());
   check('answers are stable without changes', stable.length === 0, stable.length ? stable.slice(0, 3).join('; ') : 'identical on a second read');
 
   // --- break KV: corrupt every snapshot key
@@ -166,11 +179,11 @@ async function drill(stack: Stack): Promise<boolean> {
   await kv.put('snap:v1:org:drill-cold', 'not json at all');
   log(`corrupted ${snapshotKeys.length} snapshot keys (${snapshotKeys.join(', ')}) and one never-read org layer`);
   await waitForCaches();
-  const corrupt = differences(before, await record(stack));
+  const corrupt = differences(before, await record());
   check('corrupt KV: every org keeps its last good copy', corrupt.length === 0, corrupt.length ? `${corrupt.length} answers changed, e.g. ${corrupt.slice(0, 3).join('; ')}` : 'all answers identical');
   const cold = await bulk('drill-cold', 'u-1', undefined);
   const coldFlags = Object.values((cold.json?.flags ?? {}) as Record<string, { reason: string }>);
-  const single = await fetch(`${stack.urls.evaluate}/v1/flags/platform.meta.enabled?orgId=drill-cold&default=false`, { headers: { authorization: `Bearer ${stack.evalKey}` } });
+  const single = await fetch(`${stack.urls.evaluate}/v1/flags/platform.meta.enabled?orgId=drill-cold&default=false`, { headers: { authorization: `Bearer ${appKey}` } });
   const singleBody = (await single.json().catch(() => null)) as { value?: unknown; reason?: string } | null;
   check(
     'corrupt KV, no good copy: fails closed',
@@ -180,11 +193,14 @@ async function drill(stack: Stack): Promise<boolean> {
 
   // --- break KV harder: delete every snapshot key; the cron's read-back puts them back
   const deleteSnapshots = async () => {
-    for (const key of [...snapshotKeys, 'snap:v1:org:drill-cold']) await kv.delete(key);
+    for (const key of [...snapshotKeys, 'snap:v1:org:drill-cold', appKeyKv]) await kv.delete(key);
     await waitForCaches();
-    return differences(before, await record(stack));
+    return differences(before, await record());
   };
   const deleted = await deleteSnapshots();
+  await sleep(DEFAULT_KEY_CACHE.hitTtlMs);
+  const refused = await bulk('acme', 'u-1', undefined);
+  log(`NOTE deleted key record: once the isolate's key cache expired the app key was answered ${refused.status}`);
   const deletedOrgs = new Set(deleted.map((d) => d.split('|')[0]));
   log(
     `NOTE deleted KV: the global layer keeps its last good copy; a missing org layer reads as "org without data", so ${deleted.length} answers of ${deletedOrgs.size} orgs fell back to system values until a republish` +
@@ -192,13 +208,14 @@ async function drill(stack: Stack): Promise<boolean> {
   );
   const passAt = new Date(Date.now() + VERIFY_SETTLE_MS + 60_000);
   const pass = await stack.triggerCron(passAt);
-  const passCounts = (await pass.json().catch(() => null)) as { reconciled?: number } | null;
+  const passCounts = (await pass.json().catch(() => null)) as { reconciled?: number; restoredKeys?: number } | null;
+  const keyBack = (await kv.get(appKeyKv)) === appKeyRecord;
   await waitForCaches();
-  const repaired = differences(before, await record(stack));
+  const repaired = differences(before, await record());
   check(
-    'cron read-back republishes deleted layers',
-    pass.status === 200 && passCounts?.reconciled === snapshotKeys.length && repaired.length === 0,
-    `pass as of ${passAt.toISOString()} answered ${pass.status}, reconciled ${passCounts?.reconciled} of ${snapshotKeys.length} layers; ${repaired.length ? `${repaired.length} answers still differ, e.g. ${repaired.slice(0, 3).join('; ')}` : 'all answers identical'}`,
+    'cron read-back puts back deleted layers and evaluate keys',
+    refused.status === 401 && pass.status === 200 && passCounts?.reconciled === snapshotKeys.length && passCounts?.restoredKeys === 1 && keyBack && repaired.length === 0,
+    `key refused (${refused.status}) after its record was deleted; pass as of ${passAt.toISOString()} answered ${pass.status}, reconciled ${passCounts?.reconciled} of ${snapshotKeys.length} layers, restored ${passCounts?.restoredKeys} key record (identical: ${keyBack}); ${repaired.length ? `${repaired.length} answers still differ, e.g. ${repaired.slice(0, 3).join('; ')}` : 'all answers identical'}`,
   );
 
   // --- restore from Postgres
@@ -206,9 +223,14 @@ async function drill(stack: Stack): Promise<boolean> {
   log(`deleted every snapshot key again: ${deletedAgain.length} answers differ until the republish`);
   const publish = await admin('POST', '/api/publish', { reason: 'rollback drill: rebuild KV from Postgres' });
   const layers = (publish.json?.layers ?? []) as { layer: string; ok: boolean }[];
-  check('POST /api/publish', publish.status === 200 && publish.json?.publish === 'done', `${publish.status} publish=${publish.json?.publish}, ${layers.filter((l) => l.ok).length}/${layers.length} layers put`);
+  const keyRestored = (await kv.get(appKeyKv)) === appKeyRecord;
+  check(
+    'POST /api/publish',
+    publish.status === 200 && publish.json?.publish === 'done' && publish.json?.evaluateKeys?.put >= 1 && keyRestored,
+    `${publish.status} publish=${publish.json?.publish}, ${layers.filter((l) => l.ok).length}/${layers.length} layers put, ${publish.json?.evaluateKeys?.put} evaluate keys put (app key identical: ${keyRestored})`,
+  );
   await waitForCaches();
-  const restored = differences(before, await record(stack));
+  const restored = differences(before, await record());
   check('after republish: every org answers exactly as before', restored.length === 0, restored.length ? `${restored.length} differences, e.g. ${restored.slice(0, 5).join('; ')}` : `${Object.keys(before).length} answers identical`);
   const status = await admin('GET', '/api/status');
   check('GET /api/status: nothing pending', status.status === 200 && status.json?.pending === 0, `pending=${status.json?.pending}, ${status.json?.layers?.length} layers`);
@@ -216,12 +238,12 @@ async function drill(stack: Stack): Promise<boolean> {
   // --- a bad flag change, undone from the audit trail
   const bad = await admin('PATCH', '/api/flags/campaign.creation.enabled', { killed: true, reason: 'drill: the bad change' });
   await waitForCaches();
-  const broken = differences(before, await record(stack));
+  const broken = differences(before, await record());
   const audit = await admin('GET', '/api/audit?flag=campaign.creation.enabled&limit=1');
   const entry = audit.json?.items?.[0] as { id: string; newValue: unknown } | undefined;
   const revert = entry ? await admin('POST', `/api/audit/${entry.id}/revert`, { reason: 'drill: revert the bad change' }) : { status: 0, json: null };
   await waitForCaches();
-  const reverted = differences(before, await record(stack));
+  const reverted = differences(before, await record());
   check(
     'bad change undone with POST /api/audit/:id/revert',
     bad.status === 200 && broken.length > 0 && revert.status < 300 && reverted.length === 0,

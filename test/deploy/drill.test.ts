@@ -27,7 +27,8 @@ describe('rollback drill (npm run drill:rollback)', () => {
     const { code, output } = await runDrill();
     expect(output).toMatch(/PASS corrupt KV: every org keeps its last good copy/);
     expect(output).toMatch(/PASS corrupt KV, no good copy: fails closed/);
-    expect(output).toMatch(/PASS cron read-back republishes deleted layers/);
+    expect(output).toMatch(/PASS cron read-back puts back deleted layers and evaluate keys/);
+    expect(output).toMatch(/PASS POST \/api\/publish: 200 publish=done/);
     expect(output).toMatch(/PASS after republish: every org answers exactly as before/);
     expect(output).toMatch(/PASS bad change undone with POST \/api\/audit\/:id\/revert/);
     expect(code, output).toBe(0);

@@ -6,7 +6,7 @@ import type { LayerSource } from '../../shared/snapshot/cache';
 import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
 import { rollUpMetrics } from './metrics';
-import { reconcileLayers, verifyLayers } from './reconcile';
+import { reconcileLayers, verifyEvaluateKeys, verifyLayers } from './reconcile';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
 
@@ -16,6 +16,8 @@ export interface PassCounts {
   /** Due schedules/steps that failed (marked failed, audited, notified). */
   failed: number;
   reconciled: number;
+  /** Evaluate keys live in Postgres whose KV record was missing or different, put back. */
+  restoredKeys: number;
   rolledUp: number;
   notified: number;
 }
@@ -39,7 +41,7 @@ export interface PassDeps {
  */
 export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts> {
   const started = Date.now();
-  const counts: PassCounts = { applied: 0, failed: 0, reconciled: 0, rolledUp: 0, notified: 0 };
+  const counts: PassCounts = { applied: 0, failed: 0, reconciled: 0, restoredKeys: 0, rolledUp: 0, notified: 0 };
   const runId = await withRls(deps.pool, CRON_CONTEXT, async (tx) => {
     const [row] = await tx.insert(cronRuns).values({ startedAt: new Date(started) }).returning({ id: cronRuns.id });
     return row!.id;
@@ -66,6 +68,9 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
   // …and republished here, with what the schedules touched if their own publish failed
   await step('reconcile', async () => {
     counts.reconciled = (await reconcileLayers(deps.pool, deps.kv, nowMs)).reconciled;
+  });
+  await step('keys', async () => {
+    counts.restoredKeys = (await verifyEvaluateKeys(deps.pool, deps.kv, nowMs)).restored;
   });
   await step('metrics', async () => {
     counts.rolledUp = await rollUpMetrics(deps.pool, nowMs);

@@ -1,6 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
-import { snapshotVersions, withRls } from '../../shared/db';
+import { apiTokens, snapshotVersions, withRls } from '../../shared/db';
+import { evaluateKeyColumns, evaluateKeyEntry, liveEvaluateKeys, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
 import { layerKey, type LayerName } from '../../shared/snapshot';
 import type { LayerSource } from '../../shared/snapshot/cache';
 import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
@@ -78,6 +79,19 @@ function versionOf(text: string | null): number | null {
 }
 
 /**
+ * The rows of this minute's window over a list of `total` rows read in a fixed order by `read`: all of
+ * them when they are at most `limit`, else `limit` rows from an offset that moves on by `limit` every
+ * minute, wrapping round the end of the list so the window always holds `limit` rows.
+ */
+async function rotatingWindow<T>(total: number, limit: number, nowMs: number, read: (rows: number, offset: number) => Promise<T[]>): Promise<T[]> {
+  if (total === 0) return [];
+  if (total <= limit) return read(limit, 0);
+  const start = (Math.floor(nowMs / 60_000) * limit) % total;
+  const overflow = start + limit - total;
+  return [...(await read(limit, start)), ...(overflow > 0 ? await read(overflow, 0) : [])];
+}
+
+/**
  * Reads layers back from KV and marks behind (`kv_version = 0`, `last_error` says why) every one whose
  * copy is gone, unreadable or another version than the one recorded as published: a key deleted or
  * overwritten outside the admin Worker, a namespace restored from elsewhere. reconcileLayers, which
@@ -96,14 +110,8 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
       tx.select(columns).from(snapshotVersions).where(and(settled, eq(snapshotVersions.layer, 'global'))),
       tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(settledOrgs),
     ]);
-    const total = count?.n ?? 0;
-    if (total === 0) return global;
-    const orgs = (rows: number, offset = 0) => tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
-    if (total <= limit) return [...global, ...(await orgs(limit))];
-    // The window wraps round the end of the list, so it always holds `limit` layers.
-    const start = (Math.floor(nowMs / 60_000) * limit) % total;
-    const overflow = start + limit - total;
-    return [...global, ...(await orgs(limit, start)), ...(overflow > 0 ? await orgs(overflow) : [])];
+    const orgs = (rows: number, offset: number) => tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
+    return [...global, ...(await rotatingWindow(count?.n ?? 0, limit, nowMs, orgs))];
   });
 
   const drifted: { layer: LayerName; kvVersion: number; why: string }[] = [];
@@ -133,4 +141,45 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
     console.warn(JSON.stringify({ at: 'cron.verify', drifted: drifted.map(({ layer, why }) => ({ layer, why })) }));
   }
   return { checked: candidates.length, drifted: drifted.map((d) => d.layer) };
+}
+
+/** Evaluate keys one pass reads back besides the layers. */
+export const VERIFY_KEYS_PER_PASS = 50;
+
+export interface KeyVerifyOutcome {
+  checked: number;
+  /** Live keys whose KV record was missing or different, put back from Postgres. */
+  restored: number;
+}
+
+/**
+ * Reads back the KV record of live evaluate keys and puts back each one that is missing or differs
+ * (KV lost or recreated; a revocation whose COMMIT failed after it deleted the record, which leaves
+ * the key live in Postgres and refused by the evaluate Worker). All keys when they are at most
+ * `limit`, else a window moving on every minute, as for layers. Keys created within VERIFY_SETTLE_MS
+ * are skipped: their put may not be visible at every location yet. The put re-checks each key under
+ * a row lock (putEvaluateKeys), so a key revoked meanwhile stays deleted.
+ */
+export async function verifyEvaluateKeys(pool: Pool, kv: LayerStore & LayerSource, nowMs: number, limit = VERIFY_KEYS_PER_PASS): Promise<KeyVerifyOutcome> {
+  const settled = and(liveEvaluateKeys, lt(apiTokens.createdAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const candidates = await withRls(pool, CONTEXT, async (tx) => {
+    const [count] = await tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(settled);
+    const keys = (rows: number, offset: number) => tx.select(evaluateKeyColumns).from(apiTokens).where(settled).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
+    return rotatingWindow(count?.n ?? 0, limit, nowMs, keys);
+  });
+  const missing: string[] = [];
+  await Promise.all(
+    candidates.map(async (row) => {
+      const { kvKey, text } = evaluateKeyEntry(row);
+      try {
+        if ((await kv.get(kvKey, 'text')) !== text) missing.push(row.id);
+      } catch {
+        // KV unreadable right now says nothing about the record; the next pass reads it again
+      }
+    }),
+  );
+  if (missing.length === 0) return { checked: candidates.length, restored: 0 };
+  const restored = await withRls(pool, CONTEXT, (tx) => putEvaluateKeys(tx, kv, missing));
+  console.warn(JSON.stringify({ at: 'cron.verify', restoredKeys: missing }));
+  return { checked: candidates.length, restored };
 }

@@ -4,6 +4,7 @@ import { cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
 import { webhookStatus, WebhookStatusSchema } from './webhooks';
 import type { LayerName } from '../../../shared/snapshot';
 import { LAYERS_PER_CHUNK } from '../../../shared/snapshot/bulk';
+import { putEvaluateKeys } from '../../../shared/snapshot/evaluate-keys';
 import { orgsWithData } from '../../../shared/snapshot/compile';
 import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
 import { inTransaction } from '../db';
@@ -15,10 +16,14 @@ import { PublishStateSchema, ReasonSchema } from '../schemas';
 
 const LayerStatusSchema = z.object({ layer: z.string(), dbVersion: z.int(), kvVersion: z.int() });
 
+/** Live evaluate keys whose KV record the republish put (all of them), or why it could not. */
+const EvaluateKeysPutSchema = z.object({ put: z.int(), error: z.string().optional() });
+
 const PublishResultSchema = z
   .object({
     publish: PublishStateSchema,
     layers: z.array(z.object({ layer: z.string(), version: z.int(), ok: z.boolean(), error: z.string().optional() })),
+    evaluateKeys: EvaluateKeysPutSchema,
   })
   .meta({ id: 'PublishResult' });
 
@@ -32,6 +37,7 @@ const PublishPendingSchema = z
     /** Layers handed on, to the Queue or (without one) to the cron reconciler; /api/status counts them pending until put. */
     queued: z.int(),
     via: z.enum(['queue', 'reconcile']),
+    evaluateKeys: EvaluateKeysPutSchema,
   })
   .meta({ id: 'PublishPending' });
 
@@ -54,7 +60,7 @@ const StatusSchema = z
 const republish = defineRoute({
   method: 'post',
   path: '/api/publish',
-  summary: 'Republish every snapshot layer',
+  summary: 'Republish every snapshot layer and every live evaluate key',
   tag: 'publish',
   access: SYSTEM_ROLES,
   body: z.strictObject({ reason: ReasonSchema }),
@@ -68,10 +74,20 @@ const republish = defineRoute({
       // Layers of orgs whose data is gone are republished empty rather than left stale.
       return [...new Set<LayerName>(['global', ...orgs.map((o): LayerName => `org:${o}`), ...known.map((k) => k.layer as LayerName)])];
     });
-    const { state, outcomes, deferred, via } = await republishLayers(c, layers);
+    const republished = await republishLayers(c, layers);
+    const { outcomes, deferred, via } = republished;
+    // Evaluate keys too: a rebuilt namespace without them would refuse every app.
+    const evaluateKeys = await inTransaction(c, (tx) => putEvaluateKeys(tx, c.env.FLAGS_KV)).then(
+      (put): { put: number; error?: string } => ({ put }),
+      (error: unknown) => {
+        console.warn(JSON.stringify({ at: 'republish', requestId: c.get('requestId'), evaluateKeys: String(error) }));
+        return { put: 0, error: `${error instanceof Error ? error.message : String(error)}; the cron's read-back puts them back` };
+      },
+    );
+    const state = evaluateKeys.error === undefined ? republished.state : 'pending';
     c.header('X-Publish', state);
-    if (deferred.length === 0) return c.json({ publish: state, layers: outcomes });
-    return c.json({ publish: 'pending', layers: outcomes.length + deferred.length, inline: outcomes.length, queued: deferred.length, via }, 202);
+    if (deferred.length === 0) return c.json({ publish: state, layers: outcomes, evaluateKeys });
+    return c.json({ publish: 'pending', layers: outcomes.length + deferred.length, inline: outcomes.length, queued: deferred.length, via, evaluateKeys }, 202);
   },
 });
 

@@ -1,7 +1,8 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { apiTokens, featureFlagValues, type Db } from '../../../shared/db';
-import { evaluateKeyKey, type EvaluateKeyRecord } from '../../../shared/snapshot';
+import { evaluateKeyKey } from '../../../shared/snapshot';
+import { evaluateKeyEntry } from '../../../shared/snapshot/evaluate-keys';
 import { assertOrgAccess, WRITER_ROLES, type Caller, type Role } from '../auth';
 import { inTransaction } from '../db';
 import { ApiError } from '../problem';
@@ -123,8 +124,8 @@ const createToken = defineRoute({
         await auditToken(tx, caller, created!, null, { name: body.name, role: body.role, orgId, prefix: created!.prefix });
         if (body.role === 'evaluate') {
           // Inside the transaction: a key the evaluate Worker cannot find must not be handed out.
-          const record: EvaluateKeyRecord = { id: created!.id, name: body.name, ...(orgId ? { orgId } : {}) };
-          await c.env.FLAGS_KV.put(evaluateKeyKey(toHex(hash)), JSON.stringify(record)).catch((error: unknown) => {
+          const { kvKey, text } = evaluateKeyEntry(created!);
+          await c.env.FLAGS_KV.put(kvKey, text).catch((error: unknown) => {
             throw new ApiError(503, { detail: `KV is unavailable (${String(error)}); no key was created.`, slug: 'kv-unavailable' });
           });
         }

@@ -1,0 +1,145 @@
+// Evaluate keys in KV are put back from Postgres: by POST /api/publish (every live key, as after KV
+// was lost or recreated) and by the cron's read-back (a record missing or different, as after a
+// revocation whose COMMIT failed once it had deleted the record). A revoked key is never put back,
+// even by a restore that races its revocation (that case needs real Postgres: PGlite has one connection).
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sha256Hex } from '../../shared/tokens';
+import { evaluateKeyKey, EvaluateKeyRecordSchema } from '../../shared/snapshot';
+import { putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
+import { withRls } from '../../shared/db';
+import { runPass } from '../../workers/cron/pass';
+import { VERIFY_SETTLE_MS, verifyEvaluateKeys } from '../../workers/cron/reconcile';
+import { call, unique } from '../admin/helpers';
+import { startCronHarness, type CronHarness } from './helpers';
+
+let h: CronHarness;
+
+beforeAll(async () => {
+  h = await startCronHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+interface Minted {
+  id: string;
+  name: string;
+  token: string;
+  kvKey: string;
+}
+
+async function mintKey(orgId?: string): Promise<Minted> {
+  const name = unique('app-');
+  const res = await call(h, 'POST', '/api/tokens', { body: { name, role: 'evaluate', ...(orgId ? { orgId } : {}) } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return { id: res.body.id, name, token: res.body.token, kvKey: evaluateKeyKey(await sha256Hex(res.body.token)) };
+}
+
+/** The record as the evaluate Worker decodes it, or null. */
+async function recordOf(key: Minted) {
+  const text = await h.kv.get(key.kvKey);
+  return text === null ? null : EvaluateKeyRecordSchema.parse(JSON.parse(text));
+}
+
+/** A pass time at which every key minted so far is past the read-back's settle time. */
+const settledNow = () => Date.now() + VERIFY_SETTLE_MS + 60_000;
+
+async function verifyAt(nowMs: number) {
+  const pool = h.newPool();
+  try {
+    return await verifyEvaluateKeys(pool, h.kv, nowMs);
+  } finally {
+    await pool.end();
+  }
+}
+
+describe('evaluate keys are put back from Postgres', () => {
+  it('POST /api/publish puts every live key back into an emptied namespace, and no revoked one', async () => {
+    const orgId = unique('org-');
+    const global = await mintKey();
+    const scoped = await mintKey(orgId);
+    const revoked = await mintKey();
+    expect((await call(h, 'DELETE', `/api/tokens/${revoked.id}`)).status).toBe(204);
+    const before = { global: await recordOf(global), scoped: await recordOf(scoped) };
+    expect(before.scoped).toMatchObject({ id: scoped.id, orgId });
+    for (const key of [global, scoped]) await h.kv.delete(key.kvKey);
+
+    const res = await call(h, 'POST', '/api/publish', { body: { reason: 'KV namespace recreated' } });
+    expect(res.status).toBe(200);
+    expect(res.body.publish).toBe('done');
+    const live = await h.sql<{ n: number }>(`SELECT count(*)::int AS n FROM cmis.api_tokens WHERE role = 'evaluate' AND revoked_at IS NULL`);
+    expect(res.body.evaluateKeys).toEqual({ put: live[0]!.n });
+    expect(await recordOf(global)).toEqual(before.global);
+    expect(await recordOf(scoped)).toEqual(before.scoped);
+    expect(await h.kv.get(revoked.kvKey)).toBeNull();
+  });
+
+  it("the cron's read-back puts back a record a failed revocation deleted, and skips keys still settling", async () => {
+    const key = await mintKey();
+    // The KV delete of the revocation goes through, then the revocation fails (as when its COMMIT
+    // fails): the key is still live in Postgres but the evaluate Worker would refuse it.
+    const flaky = {
+      ...h.env.FLAGS_KV,
+      get: h.kv.get.bind(h.kv),
+      put: h.kv.put.bind(h.kv),
+      delete: async (name: string) => {
+        await h.kv.delete(name);
+        throw new Error('connection reset');
+      },
+    } as unknown as KVNamespace;
+    const failed = await call(h, 'DELETE', `/api/tokens/${key.id}`, { env: { ...h.env, FLAGS_KV: flaky } });
+    expect(failed.status).toBe(503);
+    expect(await h.sql(`SELECT revoked_at FROM cmis.api_tokens WHERE id = $1`, [key.id])).toEqual([{ revoked_at: null }]);
+    expect(await recordOf(key)).toBeNull();
+
+    // a pass as of now leaves a key created under two minutes ago alone
+    expect((await verifyAt(Date.now())).restored).toBe(0);
+    expect(await recordOf(key)).toBeNull();
+
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const pool = h.newPool();
+    try {
+      const counts = await runPass({ pool, kv: h.kv }, settledNow());
+      expect(counts.restoredKeys).toBe(1);
+      expect(await recordOf(key)).toEqual({ id: key.id, name: key.name });
+      // the next pass finds every record in place
+      expect((await runPass({ pool, kv: h.kv }, settledNow())).restoredKeys).toBe(0);
+      // a record overwritten with something else is put back too
+      await h.kv.put(key.kvKey, JSON.stringify({ id: key.id, name: 'tampered', orgId: 'someone-else' }));
+      expect((await runPass({ pool, kv: h.kv }, settledNow())).restoredKeys).toBe(1);
+      expect(await recordOf(key)).toEqual({ id: key.id, name: key.name });
+    } finally {
+      await pool.end();
+      warn.mockRestore();
+    }
+
+    // once really revoked, the read-back does not bring it back
+    expect((await call(h, 'DELETE', `/api/tokens/${key.id}`)).status).toBe(204);
+    expect((await verifyAt(settledNow())).restored).toBe(0);
+    expect(await recordOf(key)).toBeNull();
+  });
+});
+
+describe.skipIf(process.env.DATABASE_URL === undefined)('a restore racing a revocation (real Postgres)', () => {
+  it('the revocation that commits while a restore waits for its row lock stays revoked', async () => {
+    const key = await mintKey();
+    await h.kv.delete(key.kvKey);
+    const revoker = h.newPool();
+    const restorer = h.newPool();
+    const client = await revoker.connect();
+    try {
+      // the revocation's UPDATE holds the row until it commits
+      await client.query('BEGIN');
+      await client.query(`UPDATE cmis.api_tokens SET revoked_at = now() WHERE id = $1`, [key.id]);
+      const restore = withRls(restorer, { orgId: null, role: 'system', actor: 'cron' }, (tx) => putEvaluateKeys(tx, h.kv, [key.id]));
+      await new Promise((r) => setTimeout(r, 300));
+      await client.query('COMMIT');
+      expect(await restore).toBe(0);
+      expect(await recordOf(key)).toBeNull();
+    } finally {
+      client.release();
+      await revoker.end();
+      await restorer.end();
+    }
+  });
+});
