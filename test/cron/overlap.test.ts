@@ -122,6 +122,34 @@ describe.skipIf(process.env.DATABASE_URL === undefined)('overlapping passes (rea
       await realA.end();
     }
   });
+
+  it('a schedule whose change meets a deadlock stays pending and lands on the next pass', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const schedule = (await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start), change: { value: true } } })).body;
+    const other = h.newPool();
+    const cron = h.newPool();
+    const client = await other.connect();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      // Another transaction holds the flag row; the pass claims the schedule and waits for the flag;
+      // then the other transaction asks for the schedule row: a deadlock, which the pass loses.
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM cmis.feature_flags WHERE feature_key = $1 AND org_id IS NULL FOR UPDATE`, [key]);
+      const pass = applyDueSchedules(cron, start + HOUR, { kv: h.kv });
+      await sleep(300);
+      await client.query(`SELECT 1 FROM cmis.flag_schedules WHERE id = $1 FOR UPDATE`, [schedule.id]);
+      const outcome = await pass;
+      await client.query('ROLLBACK');
+      expect(outcome.results).toEqual([{ id: schedule.id, rampId: null, state: 'skipped', error: expect.stringMatching(/deadlock/) }]);
+      expect((await h.sql(`SELECT state FROM cmis.flag_schedules WHERE id = $1`, [schedule.id]))[0]!.state).toBe('pending'); // before: failed
+      expect((await applyDueSchedules(cron, start + HOUR, { kv: h.kv })).results).toEqual([{ id: schedule.id, rampId: null, state: 'applied' }]);
+    } finally {
+      warn.mockRestore();
+      client.release();
+      await Promise.all([other.end(), cron.end()]);
+    }
+  });
 });
 
 /** A pool on which the claim of schedule `id` (`… FOR UPDATE SKIP LOCKED`) fails as a lost connection would. */
@@ -140,7 +168,61 @@ function failingClaim(pool: Pool, id: string): Pool {
   } as unknown as Pool;
 }
 
+/** A pool on which the first statement inside a schedule's savepoint fails with SQLSTATE `code`. */
+function failingInSavepoint(pool: Pool, code: string): Pool {
+  let inSavepoint = false;
+  let failed = false;
+  const wrapped = new WeakSet<object>(); // a pooled client comes back: wrap it once
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      if (wrapped.has(client)) return client;
+      wrapped.add(client);
+      const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      (client as unknown as { query: unknown }).query = async (...args: unknown[]) => {
+        if (inSavepoint && !failed) {
+          failed = true;
+          throw Object.assign(new Error(`simulated error ${code}`), { code });
+        }
+        if (/^savepoint apply_schedule/i.test(textOf(args[0]))) inSavepoint = true;
+        return query(...args);
+      };
+      return client as PoolClient;
+    },
+  } as unknown as Pool;
+}
+
 describe('a failed schedule transaction', () => {
+  it('a lock timeout or deadlock inside the change leaves the row pending; any other error marks it failed', async () => {
+    const start = window();
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      for (const [code, state, after] of [['55P03', 'skipped', 'pending'], ['40P01', 'skipped', 'pending'], ['22023', 'failed', 'failed']] as const) {
+        const key = await createFlag(h);
+        const schedule = (await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start), change: { value: true } } })).body;
+        const real = h.newPool();
+        try {
+          const outcome = await applyDueSchedules(failingInSavepoint(real, code), start + HOUR, { kv: h.kv });
+          expect(outcome.results.find((r) => r.id === schedule.id), code).toMatchObject({ state, error: expect.stringContaining(code) });
+        } finally {
+          await real.end();
+        }
+        expect((await h.sql(`SELECT state FROM cmis.flag_schedules WHERE id = $1`, [schedule.id]))[0]!.state, code).toBe(after);
+        // the next pass (nothing failing) applies what was left pending
+        const next = h.newPool();
+        try {
+          const applied = (await applyDueSchedules(next, start + HOUR, { kv: h.kv })).results.map((r) => [r.id, r.state]);
+          expect(applied, code).toEqual(after === 'pending' ? [[schedule.id, 'applied']] : []);
+        } finally {
+          await next.end();
+        }
+      }
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+
   it('leaves its row pending for the next pass and loses nothing the pass already committed', async () => {
     const start = window();
     const first = await createFlag(h);

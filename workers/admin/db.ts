@@ -1,6 +1,6 @@
 import type { Pool } from '@neondatabase/serverless';
 import type { Context } from 'hono';
-import { createPool, withRls, type Db, type RlsRole } from '../../shared/db';
+import { causes, createPool, withRls, type Db, type RlsRole } from '../../shared/db';
 import type { Caller, Role } from './auth';
 import type { AdminConfig, AppEnv } from './env';
 
@@ -120,23 +120,6 @@ export async function inTransaction<T>(
 const UNAVAILABLE_CODES = new Set(['57P01', '57P02', '57P03', '53300', '3D000', '28P01', '28000']);
 const UNAVAILABLE_MESSAGE =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|WebSocket|socket hang up|Connection terminated|connection (?:was )?closed|timed out|Client has encountered a connection error/i;
-
-function* causes(err: unknown): Generator<unknown> {
-  let current = err;
-  for (let depth = 0; current && depth < 6; depth++) {
-    yield current;
-    current = (current as { cause?: unknown }).cause;
-  }
-}
-
-/** The SQLSTATE of a Postgres error, looking through drizzle's wrapping. */
-export function pgErrorCode(err: unknown): string | undefined {
-  for (const e of causes(err)) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
 
 export function isDbUnavailable(err: unknown): boolean {
   for (const e of causes(err)) {

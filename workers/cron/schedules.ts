@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { and, asc, eq, isNull, lte, notExists, or, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import { flagSchedules, rollouts, withRls, type RlsContext } from '../../shared/db';
+import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type RlsContext } from '../../shared/db';
 import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
@@ -44,8 +44,15 @@ function contextFor(row: { id: string; rampId: string | null }): RlsContext {
   return { orgId: null, role: 'system', actor: CRON_ACTOR, reason };
 }
 
+/**
+ * What went wrong, for the row, the audit note and the notification: Postgres's own words and
+ * SQLSTATE when the database refused (drizzle wraps them in "Failed query: <the SQL>").
+ */
 function message(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).slice(0, 500);
+  const code = pgErrorCode(error);
+  const refusal = code === undefined ? undefined : [...causes(error)].find((e): e is Error => e instanceof Error && (e as { code?: unknown }).code === code);
+  const text = refusal ? `${refusal.message} (SQLSTATE ${code})` : error instanceof Error ? error.message : String(error);
+  return text.slice(0, 500);
 }
 
 function describe(row: ScheduleRow): string {
@@ -118,6 +125,9 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
       }
       return { id: row.id, rampId: row.rampId, state: 'applied' };
     } catch (error) {
+      // A deadlock or lock timeout says nothing about the change: the whole transaction goes and the
+      // row stays pending for the next pass (applyDueSchedules), rather than failing for good.
+      if (isContentionError(error)) throw error;
       await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
       const reason = message(error);
       await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
@@ -159,8 +169,9 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
  * through the flag store under a savepoint, so the triggers audit it once (actor `cron`, the schedule
  * id in the reason); if it fails, the savepoint is rolled back and the row is marked failed with the
  * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
- * Steps of paused ramps wait. A transaction that fails as a whole (a deadlock, a lost connection)
- * leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
+ * Steps of paused ramps wait. A transaction that fails as a whole (a lost connection), or a change
+ * that fails only because of other transactions (a deadlock, a lock timeout), leaves its row
+ * pending and the pass goes on. Afterwards the touched layers are published (a failed
  * publish is left to the reconciler) and notifications enqueued.
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
