@@ -41,6 +41,23 @@ describe('sign-in and the session cookie', () => {
     expect((await browser.get('/')).status).toBe(200);
   });
 
+  it('returns only to a path of this site after sign-in (no open redirect)', async () => {
+    const offsite = ['//evil.example/x', '/\\evil.example/x', '/\t/evil.example/x', '/\n/evil.example', '/ /evil.example', 'https://evil.example/', 'javascript:alert(1)', '/%09/evil.example'];
+    for (const next of offsite) {
+      const browser = new Browser(h);
+      const form = await browser.get('/signin');
+      const res = await browser.post('/signin', { token: BOOTSTRAP_TOKEN, next }, form);
+      expect(res.status, JSON.stringify(next)).toBe(303);
+      expect(new URL(res.location!, 'http://admin.local').origin, JSON.stringify(next)).toBe('http://admin.local');
+      // signed in already: /signin?next=… redirects at once, to the same safe place
+      const again = await browser.get(`/signin?next=${encodeURIComponent(next)}`);
+      expect(new URL(again.location!, 'http://admin.local').origin, JSON.stringify(next)).toBe('http://admin.local');
+    }
+    const browser = new Browser(h);
+    const form = await browser.get('/signin');
+    expect((await browser.post('/signin', { token: BOOTSTRAP_TOKEN, next: '/flags/a.b?tab=audit' }, form)).location).toBe('/flags/a.b?tab=audit');
+  });
+
   it('refuses a tampered cookie and an unknown token', async () => {
     const browser = new Browser(h);
     await browser.signIn(BOOTSTRAP_TOKEN);

@@ -102,9 +102,22 @@ export async function readSession(c: Context<AppEnv>): Promise<Session | null> {
   }
 }
 
-/** A path on this site to return to after sign-in (never `//host` or an absolute URL). */
+const SELF = 'https://self.invalid';
+
+/**
+ * A path on this site to return to after sign-in, else `/`. Browsers drop tabs and newlines from a
+ * URL and read `\` as `/`, so `/<TAB>/evil.example` would leave the site: such characters are refused
+ * outright, and what is left must resolve to this origin (no `//host`, no absolute URL).
+ */
 export function safeNext(next: string | undefined | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  if (!next || !next.startsWith('/') || /[\x00-\x20\x7f\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, SELF);
+  } catch {
+    return '/';
+  }
+  return url.origin === SELF ? url.pathname + url.search : '/';
 }
 
 function toSignIn(c: Context<AppEnv>): Response {
