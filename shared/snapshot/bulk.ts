@@ -28,16 +28,20 @@ const PUT_CONCURRENCY = 16;
 
 const orgIdOf = (layer: LayerName): string | null => (layer === 'global' ? null : layer.slice('org:'.length));
 
-async function putAll(kv: LayerStore, puts: readonly { layer: LayerName; json: string }[]): Promise<Map<LayerName, string>> {
-  const errors = new Map<LayerName, string>();
+/**
+ * Puts every entry, PUT_CONCURRENCY at a time, and settles only when all have: answers the error of
+ * each failed put by the entry's id (never throws).
+ */
+export async function putAll<K>(kv: LayerStore, puts: readonly { id: K; key: string; text: string }[]): Promise<Map<K, string>> {
+  const errors = new Map<K, string>();
   let next = 0;
   const worker = async () => {
     while (next < puts.length) {
-      const { layer, json } = puts[next++]!;
+      const { id, key, text } = puts[next++]!;
       try {
-        await kv.put(layerKey(layer), json);
+        await kv.put(key, text);
       } catch (e) {
-        errors.set(layer, e instanceof Error ? e.message : String(e));
+        errors.set(id, e instanceof Error ? e.message : String(e));
       }
     }
   };
@@ -74,7 +78,7 @@ export async function publishLayersBulk(tx: Db, kv: LayerStore, layers: readonly
       orgId === null
         ? JSON.stringify(GlobalLayerSchema.parse(built.global))
         : JSON.stringify(OrgLayerSchema.parse(built.orgs[orgId] ?? ({ version: versions.get(layer) ?? 0, orgId, flags: {} } satisfies OrgLayer)));
-    return { layer, json };
+    return { id: layer, key: layerKey(layer), text: json };
   });
   const errors = await putAll(kv, puts);
 

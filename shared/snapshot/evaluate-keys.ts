@@ -2,6 +2,7 @@ import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { apiTokens, type Db } from '../db';
 import { toHex } from '../tokens';
 import { evaluateKeyKey } from './keys';
+import { putAll } from './bulk';
 import type { LayerStore } from './publish';
 import type { EvaluateKeyRecord } from './schema';
 
@@ -26,24 +27,37 @@ export const liveEvaluateKeys = and(eq(apiTokens.role, 'evaluate'), isNull(apiTo
 
 export const evaluateKeyColumns = { id: apiTokens.id, name: apiTokens.name, orgId: apiTokens.orgId, tokenHash: apiTokens.tokenHash };
 
+/** Keys one `putEvaluateKeys` call puts at most: one transaction holds their row locks while they are put. */
+export const KEYS_PER_CHUNK = 200;
+
+export interface KeysPut {
+  /** Records put. */
+  put: number;
+  /** The error of each record that could not be put. */
+  errors: string[];
+}
+
 /**
- * Puts the KV record of the live evaluate keys named by `ids` (every live key without `ids`) and
- * answers how many it put. Their rows stay locked (FOR SHARE) until the caller's transaction ends,
- * so a revocation at the same time either waits for these puts and then deletes the record, or
- * commits first and the key is left out here: a revoked key is never put back.
+ * Puts the KV record of the live evaluate keys named by `ids` (at most KEYS_PER_CHUNK) and answers
+ * how many it put; never throws for a failed put. The rows stay locked (FOR SHARE) until the caller's
+ * transaction ends, and every put has settled before this returns, so a revocation at the same time
+ * either waits for the puts and then deletes the record, or commits first and the key is left out
+ * here: a revoked key is never put back.
  */
-export async function putEvaluateKeys(tx: Db, kv: LayerStore, ids?: readonly string[]): Promise<number> {
-  if (ids !== undefined && ids.length === 0) return 0;
+export async function putEvaluateKeys(tx: Db, kv: LayerStore, ids: readonly string[]): Promise<KeysPut> {
+  if (ids.length === 0) return { put: 0, errors: [] };
+  if (ids.length > KEYS_PER_CHUNK) throw new RangeError(`putEvaluateKeys: ${ids.length} keys, at most ${KEYS_PER_CHUNK} per call`);
   const rows = await tx
     .select(evaluateKeyColumns)
     .from(apiTokens)
-    .where(ids === undefined ? liveEvaluateKeys : and(liveEvaluateKeys, inArray(apiTokens.id, [...ids])))
+    .where(and(liveEvaluateKeys, inArray(apiTokens.id, [...ids])))
     .for('share');
-  await Promise.all(
+  const errors = await putAll(
+    kv,
     rows.map((row) => {
       const { kvKey, text } = evaluateKeyEntry(row);
-      return kv.put(kvKey, text);
+      return { id: row.id, key: kvKey, text };
     }),
   );
-  return rows.length;
+  return { put: rows.length - errors.size, errors: [...errors.values()] };
 }

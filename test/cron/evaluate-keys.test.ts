@@ -68,7 +68,7 @@ describe('evaluate keys are put back from Postgres', () => {
     expect(res.status).toBe(200);
     expect(res.body.publish).toBe('done');
     const live = await h.sql<{ n: number }>(`SELECT count(*)::int AS n FROM cmis.api_tokens WHERE role = 'evaluate' AND revoked_at IS NULL`);
-    expect(res.body.evaluateKeys).toEqual({ put: live[0]!.n });
+    expect(res.body.evaluateKeys).toEqual({ put: live[0]!.n, remaining: 0 });
     expect(await recordOf(global)).toEqual(before.global);
     expect(await recordOf(scoped)).toEqual(before.scoped);
     expect(await h.kv.get(revoked.kvKey)).toBeNull();
@@ -113,10 +113,40 @@ describe('evaluate keys are put back from Postgres', () => {
       warn.mockRestore();
     }
 
-    // once really revoked, the read-back does not bring it back
+    // once really revoked, the read-back does not bring it back, and deletes a record that came back
     expect((await call(h, 'DELETE', `/api/tokens/${key.id}`)).status).toBe(204);
-    expect((await verifyAt(settledNow())).restored).toBe(0);
+    expect(await verifyAt(settledNow())).toMatchObject({ restored: 0, removed: 0 });
     expect(await recordOf(key)).toBeNull();
+    await h.kv.put(key.kvKey, JSON.stringify({ id: key.id, name: key.name }));
+    expect(await verifyAt(settledNow())).toMatchObject({ restored: 0, removed: 1 });
+    expect(await recordOf(key)).toBeNull();
+  });
+
+  it('POST /api/publish reports keys it could not put and answers pending; the read-back puts them later', async () => {
+    const key = await mintKey();
+    await h.kv.delete(key.kvKey);
+    const refusing = {
+      get: h.kv.get.bind(h.kv),
+      delete: h.kv.delete.bind(h.kv),
+      put: async (name: string, value: string) => {
+        if (name.startsWith('key:')) throw new Error('KV PUT failed: 429 Too Many Requests');
+        await h.kv.put(name, value);
+      },
+    } as unknown as KVNamespace;
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const res = await call(h, 'POST', '/api/publish', { env: { ...h.env, FLAGS_KV: refusing }, body: { reason: 'KV throttled' } });
+      expect(res.status).toBe(200);
+      expect(res.body.publish).toBe('pending');
+      expect(res.body.evaluateKeys).toMatchObject({ put: 0, remaining: expect.any(Number), error: expect.stringContaining('429') });
+      expect(res.body.evaluateKeys.remaining).toBeGreaterThanOrEqual(1);
+      expect(res.body.layers.every((l: { ok: boolean }) => l.ok)).toBe(true);
+      expect(await recordOf(key)).toBeNull();
+      expect((await verifyAt(settledNow())).restored).toBeGreaterThanOrEqual(1);
+      expect(await recordOf(key)).toEqual({ id: key.id, name: key.name });
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
 
@@ -134,11 +164,42 @@ describe.skipIf(process.env.DATABASE_URL === undefined)('a restore racing a revo
       const restore = withRls(restorer, { orgId: null, role: 'system', actor: 'cron' }, (tx) => putEvaluateKeys(tx, h.kv, [key.id]));
       await new Promise((r) => setTimeout(r, 300));
       await client.query('COMMIT');
-      expect(await restore).toBe(0);
+      expect(await restore).toEqual({ put: 0, errors: [] });
       expect(await recordOf(key)).toBeNull();
     } finally {
       client.release();
       await revoker.end();
+      await restorer.end();
+    }
+  });
+
+  it('a revocation waiting on a restore whose other put failed stays revoked (every put settles before the locks go)', async () => {
+    const failing = await mintKey();
+    const slow = await mintKey();
+    for (const key of [failing, slow]) await h.kv.delete(key.kvKey);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let slowStarted!: () => void;
+    const started = new Promise<void>((r) => (slowStarted = r));
+    const kv = {
+      put: async (name: string, value: string) => {
+        if (name === failing.kvKey) throw new Error('KV PUT failed: 429');
+        slowStarted();
+        await gate;
+        await h.kv.put(name, value);
+      },
+    };
+    const restorer = h.newPool();
+    try {
+      const restore = withRls(restorer, { orgId: null, role: 'system', actor: 'cron' }, (tx) => putEvaluateKeys(tx, kv, [failing.id, slow.id]));
+      await started;
+      const revoke = call(h, 'DELETE', `/api/tokens/${slow.id}`); // waits for the restore's row lock
+      await new Promise((r) => setTimeout(r, 300));
+      release();
+      expect(await restore).toEqual({ put: 1, errors: ['KV PUT failed: 429'] });
+      expect((await revoke).status).toBe(204);
+      expect(await recordOf(slow)).toBeNull(); // before: the slow put landed after the revocation's delete
+    } finally {
       await restorer.end();
     }
   });

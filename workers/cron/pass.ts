@@ -2,11 +2,9 @@ import type { Pool } from '@neondatabase/serverless';
 import { eq, lt } from 'drizzle-orm';
 import { createPool, cronRuns, webhookDeliveries, withRls } from '../../shared/db';
 import type { EventQueue } from '../../shared/events';
-import type { LayerSource } from '../../shared/snapshot/cache';
-import type { LayerStore } from '../../shared/snapshot/publish';
 import type { CronEnv } from './env';
 import { rollUpMetrics } from './metrics';
-import { reconcileLayers, verifyEvaluateKeys, verifyLayers } from './reconcile';
+import { reconcileLayers, verifyEvaluateKeys, verifyLayers, type KeyStore } from './reconcile';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
 
@@ -18,6 +16,8 @@ export interface PassCounts {
   reconciled: number;
   /** Evaluate keys live in Postgres whose KV record was missing or different, put back. */
   restoredKeys: number;
+  /** Revoked evaluate keys whose KV record was still there, deleted. */
+  removedKeys: number;
   rolledUp: number;
   notified: number;
 }
@@ -29,7 +29,7 @@ const DELIVERY_RETENTION_MS = 7 * 24 * 3_600_000;
 
 export interface PassDeps {
   pool: Pool;
-  kv: LayerStore & LayerSource;
+  kv: KeyStore;
   queue?: EventQueue;
 }
 
@@ -41,7 +41,7 @@ export interface PassDeps {
  */
 export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts> {
   const started = Date.now();
-  const counts: PassCounts = { applied: 0, failed: 0, reconciled: 0, restoredKeys: 0, rolledUp: 0, notified: 0 };
+  const counts: PassCounts = { applied: 0, failed: 0, reconciled: 0, restoredKeys: 0, removedKeys: 0, rolledUp: 0, notified: 0 };
   const runId = await withRls(deps.pool, CRON_CONTEXT, async (tx) => {
     const [row] = await tx.insert(cronRuns).values({ startedAt: new Date(started) }).returning({ id: cronRuns.id });
     return row!.id;
@@ -70,7 +70,9 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
     counts.reconciled = (await reconcileLayers(deps.pool, deps.kv, nowMs)).reconciled;
   });
   await step('keys', async () => {
-    counts.restoredKeys = (await verifyEvaluateKeys(deps.pool, deps.kv, nowMs)).restored;
+    const keys = await verifyEvaluateKeys(deps.pool, deps.kv, nowMs);
+    counts.restoredKeys = keys.restored;
+    counts.removedKeys = keys.removed;
   });
   await step('metrics', async () => {
     counts.rolledUp = await rollUpMetrics(deps.pool, nowMs);

@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
 import { apiTokens, snapshotVersions, withRls } from '../../shared/db';
-import { evaluateKeyColumns, evaluateKeyEntry, liveEvaluateKeys, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
+import { evaluateKeyColumns, evaluateKeyEntry, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
 import { layerKey, type LayerName } from '../../shared/snapshot';
 import type { LayerSource } from '../../shared/snapshot/cache';
 import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
@@ -143,43 +143,64 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
   return { checked: candidates.length, drifted: drifted.map((d) => d.layer) };
 }
 
-/** Evaluate keys one pass reads back besides the layers. */
+/** Evaluate keys one pass reads back besides the layers (at most KEYS_PER_CHUNK). */
 export const VERIFY_KEYS_PER_PASS = 50;
+
+/** What stores evaluate-key records: put, read and delete (a Workers KV binding). */
+export type KeyStore = LayerStore & LayerSource & { delete(key: string): Promise<void> };
 
 export interface KeyVerifyOutcome {
   checked: number;
   /** Live keys whose KV record was missing or different, put back from Postgres. */
   restored: number;
+  /** Revoked keys whose KV record was still there, deleted. */
+  removed: number;
 }
 
 /**
- * Reads back the KV record of live evaluate keys and puts back each one that is missing or differs
- * (KV lost or recreated; a revocation whose COMMIT failed after it deleted the record, which leaves
- * the key live in Postgres and refused by the evaluate Worker). All keys when they are at most
- * `limit`, else a window moving on every minute, as for layers. Keys created within VERIFY_SETTLE_MS
- * are skipped: their put may not be visible at every location yet. The put re-checks each key under
- * a row lock (putEvaluateKeys), so a key revoked meanwhile stays deleted.
+ * Reads back the KV record of evaluate keys, live and revoked, and makes KV agree with Postgres:
+ * - a live key's record missing or different is put back (KV lost or recreated; a revocation whose
+ *   COMMIT failed after it had deleted the record, which leaves the key live in Postgres and refused
+ *   by the evaluate Worker); the put re-checks the key under a row lock, so a key revoked meanwhile
+ *   is not put back (putEvaluateKeys);
+ * - a revoked key's record still there is deleted (a put that outlived its row lock, as when a
+ *   Worker was stopped in the middle of one), so a revoked key cannot stay usable.
+ * All keys when they are at most `limit`, else a window moving on every minute, as for layers. Keys
+ * created within VERIFY_SETTLE_MS are skipped: their put may not be visible at every location yet.
  */
-export async function verifyEvaluateKeys(pool: Pool, kv: LayerStore & LayerSource, nowMs: number, limit = VERIFY_KEYS_PER_PASS): Promise<KeyVerifyOutcome> {
-  const settled = and(liveEvaluateKeys, lt(apiTokens.createdAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+export async function verifyEvaluateKeys(pool: Pool, kv: KeyStore, nowMs: number, limit = VERIFY_KEYS_PER_PASS): Promise<KeyVerifyOutcome> {
+  const settled = and(eq(apiTokens.role, 'evaluate'), lt(apiTokens.createdAt, new Date(nowMs - VERIFY_SETTLE_MS)));
   const candidates = await withRls(pool, CONTEXT, async (tx) => {
     const [count] = await tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(settled);
-    const keys = (rows: number, offset: number) => tx.select(evaluateKeyColumns).from(apiTokens).where(settled).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
+    const keys = (rows: number, offset: number) =>
+      tx
+        .select({ ...evaluateKeyColumns, revokedAt: apiTokens.revokedAt })
+        .from(apiTokens)
+        .where(settled)
+        .orderBy(asc(apiTokens.id))
+        .limit(rows)
+        .offset(offset);
     return rotatingWindow(count?.n ?? 0, limit, nowMs, keys);
   });
   const missing: string[] = [];
+  let removed = 0;
   await Promise.all(
     candidates.map(async (row) => {
       const { kvKey, text } = evaluateKeyEntry(row);
       try {
-        if ((await kv.get(kvKey, 'text')) !== text) missing.push(row.id);
+        const found = await kv.get(kvKey, 'text');
+        if (row.revokedAt === null) {
+          if (found !== text) missing.push(row.id);
+        } else if (found !== null) {
+          await kv.delete(kvKey);
+          removed += 1;
+        }
       } catch {
-        // KV unreadable right now says nothing about the record; the next pass reads it again
+        // KV failing right now says nothing about the record; the next pass reads it again
       }
     }),
   );
-  if (missing.length === 0) return { checked: candidates.length, restored: 0 };
-  const restored = await withRls(pool, CONTEXT, (tx) => putEvaluateKeys(tx, kv, missing));
-  console.warn(JSON.stringify({ at: 'cron.verify', restoredKeys: missing }));
-  return { checked: candidates.length, restored };
+  const restored = missing.length === 0 ? 0 : (await withRls(pool, CONTEXT, (tx) => putEvaluateKeys(tx, kv, missing))).put;
+  if (restored + removed > 0) console.warn(JSON.stringify({ at: 'cron.verify', evaluateKeys: { restored, removed } }));
+  return { checked: candidates.length, restored, removed };
 }

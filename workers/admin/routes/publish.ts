@@ -1,10 +1,12 @@
 import { and, asc, count, desc, isNull } from 'drizzle-orm';
+import type { Context } from 'hono';
+import type { AppEnv } from '../env';
 import { z } from 'zod';
-import { cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
+import { apiTokens, cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
 import { webhookStatus, WebhookStatusSchema } from './webhooks';
 import type { LayerName } from '../../../shared/snapshot';
 import { LAYERS_PER_CHUNK } from '../../../shared/snapshot/bulk';
-import { putEvaluateKeys } from '../../../shared/snapshot/evaluate-keys';
+import { KEYS_PER_CHUNK, liveEvaluateKeys, putEvaluateKeys } from '../../../shared/snapshot/evaluate-keys';
 import { orgsWithData } from '../../../shared/snapshot/compile';
 import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
 import { inTransaction } from '../db';
@@ -16,8 +18,37 @@ import { PublishStateSchema, ReasonSchema } from '../schemas';
 
 const LayerStatusSchema = z.object({ layer: z.string(), dbVersion: z.int(), kvVersion: z.int() });
 
-/** Live evaluate keys whose KV record the republish put (all of them), or why it could not. */
-const EvaluateKeysPutSchema = z.object({ put: z.int(), error: z.string().optional() });
+/** Live evaluate keys whose KV record the republish put, those it left to the cron's read-back, and why. */
+const EvaluateKeysPutSchema = z.object({ put: z.int(), remaining: z.int(), error: z.string().optional() });
+
+/** Evaluate keys put during the request (KV operations per invocation are capped); more are left to the cron's read-back. */
+const MAX_INLINE_KEYS = 3 * KEYS_PER_CHUNK;
+
+/** Puts the record of every live evaluate key (up to MAX_INLINE_KEYS), one transaction per chunk. */
+async function republishEvaluateKeys(c: Context<AppEnv>): Promise<z.output<typeof EvaluateKeysPutSchema>> {
+  const ids = (await inTransaction(c, (tx) => tx.select({ id: apiTokens.id }).from(apiTokens).where(liveEvaluateKeys).orderBy(asc(apiTokens.id)))).map((r) => r.id);
+  const inline = ids.slice(0, MAX_INLINE_KEYS);
+  let put = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  for (let i = 0; i < inline.length; i += KEYS_PER_CHUNK) {
+    const chunk = inline.slice(i, i + KEYS_PER_CHUNK);
+    try {
+      const outcome = await inTransaction(c, (tx) => putEvaluateKeys(tx, c.env.FLAGS_KV, chunk));
+      put += outcome.put;
+      failed += outcome.errors.length;
+      errors.push(...outcome.errors);
+    } catch (error) {
+      failed += chunk.length;
+      errors.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const remaining = ids.length - inline.length + failed;
+  if (errors.length > 0) console.warn(JSON.stringify({ at: 'republish', requestId: c.get('requestId'), evaluateKeys: { put, failed, error: errors[0] } }));
+  if (remaining === 0) return { put, remaining };
+  const why = errors.length > 0 ? `${failed} could not be put (${errors[0]})` : `more than ${MAX_INLINE_KEYS} live keys`;
+  return { put, remaining, error: `${why}; the cron's read-back puts the rest back` };
+}
 
 const PublishResultSchema = z
   .object({
@@ -77,14 +108,8 @@ const republish = defineRoute({
     const republished = await republishLayers(c, layers);
     const { outcomes, deferred, via } = republished;
     // Evaluate keys too: a rebuilt namespace without them would refuse every app.
-    const evaluateKeys = await inTransaction(c, (tx) => putEvaluateKeys(tx, c.env.FLAGS_KV)).then(
-      (put): { put: number; error?: string } => ({ put }),
-      (error: unknown) => {
-        console.warn(JSON.stringify({ at: 'republish', requestId: c.get('requestId'), evaluateKeys: String(error) }));
-        return { put: 0, error: `${error instanceof Error ? error.message : String(error)}; the cron's read-back puts them back` };
-      },
-    );
-    const state = evaluateKeys.error === undefined ? republished.state : 'pending';
+    const evaluateKeys = await republishEvaluateKeys(c);
+    const state = evaluateKeys.remaining === 0 ? republished.state : 'pending';
     c.header('X-Publish', state);
     if (deferred.length === 0) return c.json({ publish: state, layers: outcomes, evaluateKeys });
     return c.json({ publish: 'pending', layers: outcomes.length + deferred.length, inline: outcomes.length, queued: deferred.length, via, evaluateKeys }, 202);

@@ -1,14 +1,13 @@
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { apiTokens, featureFlagValues, type Db } from '../../../shared/db';
-import { evaluateKeyKey } from '../../../shared/snapshot';
 import { evaluateKeyEntry } from '../../../shared/snapshot/evaluate-keys';
 import { assertOrgAccess, WRITER_ROLES, type Caller, type Role } from '../auth';
 import { inTransaction } from '../db';
 import { ApiError } from '../problem';
 import { defineRoute } from '../route';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
-import { generateToken, sha256, tokenHint, toHex } from '../../../shared/tokens';
+import { generateToken, sha256, tokenHint } from '../../../shared/tokens';
 
 // ---- schemas --------------------------------------------------------------------------------
 
@@ -187,7 +186,7 @@ const revokeToken = defineRoute({
         await auditToken(tx, caller, row, { name: row.name, role: row.role, orgId: row.orgId }, { revokedAt: revoked!.revokedAt?.toISOString() });
         if (row.role === 'evaluate') {
           // Inside the transaction: the token stays live until KV forgets it too.
-          await c.env.FLAGS_KV.delete(evaluateKeyKey(toHex(row.tokenHash))).catch((error: unknown) => {
+          await c.env.FLAGS_KV.delete(evaluateKeyEntry(row).kvKey).catch((error: unknown) => {
             throw new ApiError(503, { detail: `KV is unavailable (${String(error)}); the key was not revoked.`, slug: 'kv-unavailable' });
           });
         }
