@@ -18,11 +18,11 @@ export function pgErrorCode(err: unknown): string | undefined {
 }
 
 /**
- * SQLSTATEs of a statement that failed because of other transactions or the server, not because of
- * what it asked: serialization failure, deadlock, lock not available, statement cancelled (timeout).
- * The same work can succeed when tried again.
+ * SQLSTATEs of a statement that failed because of other transactions, not because of what it asked:
+ * serialization failure, deadlock, lock not available. The same work can succeed when tried again.
+ * (A statement timeout is not among them: a statement too slow for it may be too slow every time.)
  */
-const CONTENTION_CODES = new Set(['40001', '40P01', '55P03', '57014']);
+const CONTENTION_CODES = new Set(['40001', '40P01', '55P03']);
 
 export function isContentionError(err: unknown): boolean {
   const code = pgErrorCode(err);

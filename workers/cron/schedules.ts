@@ -48,6 +48,9 @@ function contextFor(row: { id: string; rampId: string | null }): RlsContext {
  * What went wrong, for the row, the audit note and the notification: Postgres's own words and
  * SQLSTATE when the database refused (drizzle wraps them in "Failed query: <the SQL>").
  */
+/** How long after its time a change that met a deadlock or lock timeout is retried before it fails. */
+export const CONTENTION_RETRY_MS = 15 * 60_000;
+
 function message(error: unknown): string {
   const code = pgErrorCode(error);
   const refusal = code === undefined ? undefined : [...causes(error)].find((e): e is Error => e instanceof Error && (e as { code?: unknown }).code === code);
@@ -126,8 +129,10 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
       return { id: row.id, rampId: row.rampId, state: 'applied' };
     } catch (error) {
       // A deadlock or lock timeout says nothing about the change: the whole transaction goes and the
-      // row stays pending for the next pass (applyDueSchedules), rather than failing for good.
-      if (isContentionError(error)) throw error;
+      // row stays pending for the next pass (applyDueSchedules), for a while; after that it fails
+      // like any other error, so a change that can never land is reported instead of blocking the
+      // later changes of its flag and ramp.
+      if (isContentionError(error) && now.getTime() - row.at.getTime() < CONTENTION_RETRY_MS) throw error;
       await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
       const reason = message(error);
       await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
@@ -170,8 +175,8 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
  * id in the reason); if it fails, the savepoint is rolled back and the row is marked failed with the
  * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
  * Steps of paused ramps wait. A transaction that fails as a whole (a lost connection), or a change
- * that fails only because of other transactions (a deadlock, a lock timeout), leaves its row
- * pending and the pass goes on. Afterwards the touched layers are published (a failed
+ * that fails only because of other transactions (a deadlock, a lock timeout) within
+ * CONTENTION_RETRY_MS of its time, leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
  * publish is left to the reconciler) and notifications enqueued.
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
