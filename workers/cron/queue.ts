@@ -1,5 +1,5 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, eq, isNull, or, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { createPool, webhookDeliveries, webhooks, withRls } from '../../shared/db';
 import { NOTIFICATION_EVENTS, enqueueMessages, type EventMessage, type MetricsMessage, type EventQueue, type FlagEvent, type PublishMessage, type WebhookDeliveryMessage } from '../../shared/events';
@@ -92,7 +92,8 @@ async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
 /**
  * One attempt; records it on the delivery row. Answers whether to retry. Queues deliver at least
  * once, and the fan-out enqueues before its transaction commits, so the row decides:
- * - a settled row (delivered, or failed for good) is a repeated message: nothing is sent again;
+ * - a settled row (delivered, or failed for good) is a repeated message: nothing is sent again, and
+ *   each attempt number is claimed on the row before sending, so two copies handled at once send once;
  * - no row yet is a fan-out still committing (retried later) or one that rolled back after sending,
  *   whose notification is retried with new rows: after the last attempt the message is dropped
  *   without a POST, so the receiver hears the event once.
@@ -112,6 +113,15 @@ async function deliver(deps: QueueDeps, message: WebhookDeliveryMessage, attempt
     console.warn(JSON.stringify({ at: 'webhook', webhook: target.id, delivery: message.deliveryId, attempt, error: last ? 'no delivery row: dropped' : 'no delivery row yet' }));
     return last ? 'done' : 'retry';
   }
+  // Claim this attempt: of two copies of one message handled at once, only one sends.
+  const [claimed] = await withRls(deps.pool, CONTEXT, (tx) =>
+    tx
+      .update(webhookDeliveries)
+      .set({ attempts: attempt, updatedAt: new Date() })
+      .where(and(eq(webhookDeliveries.id, message.deliveryId), eq(webhookDeliveries.state, 'pending'), lt(webhookDeliveries.attempts, attempt)))
+      .returning({ id: webhookDeliveries.id }),
+  );
+  if (!claimed) return 'done';
   const result = await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
   const state = result.ok ? 'delivered' : last ? 'failed' : 'pending';
   await withRls(deps.pool, CONTEXT, (tx) =>
