@@ -157,6 +157,29 @@ describe('refresh ahead (local, with waitUntil)', () => {
     expect(pending).toHaveLength(0);
   });
 
+  it('a waitUntil that throws costs only the read-ahead: checks still answer, never reject', async () => {
+    const store = memoryKv();
+    let now = NOW;
+    const waitUntil = vi.fn(() => {
+      throw new Error('the request has already been answered');
+    });
+    const flags = createFlagClient({ kv: store.kv, now: () => now, cacheMaxAgeMs: 1000, waitUntil });
+    const ctx = { orgId: 'org-a' };
+    const first = await flags.evaluate('campaign.creation.enabled', ctx);
+    now += 600; // past half the max age: the cached path asks for a read-ahead
+    await expect(flags.evaluate('campaign.creation.enabled', ctx)).resolves.toEqual(first);
+    await expect(flags.isActive('campaign.creation.enabled', ctx)).resolves.toBe(first.value);
+    expect(waitUntil).toHaveBeenCalled();
+  });
+
+  it('refuses a timeoutMs a timer cannot hold (it would fire after 1 ms)', () => {
+    const store = memoryKv();
+    for (const timeoutMs of [Infinity, 2 ** 31, Number.NaN, 0, -5]) {
+      expect(() => createFlagClient({ kv: store.kv, timeoutMs }), String(timeoutMs)).toThrow(/timeoutMs must be/);
+    }
+    expect(() => createFlagClient({ kv: store.kv, timeoutMs: 2 ** 31 - 1 })).not.toThrow();
+  });
+
   it('without waitUntil, layers are re-read only once the max age has passed', async () => {
     const store = memoryKv();
     let now = NOW;

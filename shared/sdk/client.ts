@@ -37,6 +37,9 @@ function transportOf(options: FlagClientOptions, now: () => number): Transport {
   throw new TypeError('createFlagClient needs one of { kv }, { service, apiKey } or { baseUrl, apiKey }');
 }
 
+/** The longest delay a timer takes (setTimeout's 32-bit limit). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A flag client over one of three transports: `{ kv }` evaluates locally from the KV snapshot,
  * `{ service, apiKey }` asks the evaluate Worker through a service binding, `{ baseUrl, apiKey }`
@@ -54,7 +57,12 @@ function transportOf(options: FlagClientOptions, now: () => number): Transport {
  */
 export function createFlagClient(options: FlagClientOptions): FlagClient {
   const now = options.now ?? Date.now;
-  const lookups = directLookups(transportOf(options, now), options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.onError);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // A timer longer than 2^31 - 1 ms (or NaN) fires after 1 ms: every check would time out.
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new TypeError(`createFlagClient: timeoutMs must be a number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${String(timeoutMs)}`);
+  }
+  const lookups = directLookups(transportOf(options, now), timeoutMs, options.onError);
   return clientOver(lookups, undefined, options.defaults ?? {}, options.platforms ?? PLATFORMS);
 }
 

@@ -50,8 +50,14 @@ export function directLookups(transport: Transport, timeoutMs: number, onError: 
     transport: transport.name,
     report,
     async one(key, ctx) {
-      // Hot path: layers fresh in this isolate, no promise to race, no timer to set.
-      const cached = transport.evaluateCached?.(key, ctx);
+      // Hot path: layers fresh in this isolate, no promise to race, no timer to set. It must not
+      // throw into the caller either: anything it throws sends the check the long way round.
+      let cached: EvalResult | undefined;
+      try {
+        cached = transport.evaluateCached?.(key, ctx);
+      } catch {
+        cached = undefined;
+      }
       if (cached !== undefined) {
         if (cached.errorCode !== undefined) report(resultFailure(key, cached), key);
         return cached;

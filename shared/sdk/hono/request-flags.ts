@@ -58,15 +58,18 @@ export function requestFlags(c: Context, options: FlagMiddlewareOptions): FlagCl
 
 /**
  * Runs one check for a middleware with the request's client and this middleware's context. A
- * failure to even build the client (a missing binding) counts as "not enabled": fail closed, no 500.
+ * failure to even build the client (a missing binding) or the context (a `context` function that
+ * throws) counts as "not enabled": fail closed, no 500.
  */
 export async function checkFlag(c: Context, options: FlagMiddlewareOptions, check: (flags: FlagClient, ctx: EvalContext) => Promise<boolean>): Promise<boolean> {
   let flags: FlagClient;
+  let ctx: EvalContext;
   try {
     flags = requestFlags(c, options);
+    ctx = (options.context ?? defaultFlagContext)(c);
   } catch (err) {
-    console.error(JSON.stringify({ at: 'sdk.hono', message: `flag client unavailable: ${err instanceof Error ? err.message : String(err)}` }));
+    console.error(JSON.stringify({ at: 'sdk.hono', message: `flag check not possible: ${err instanceof Error ? err.message : String(err)}` }));
     return false;
   }
-  return check(flags, (options.context ?? defaultFlagContext)(c));
+  return check(flags, ctx);
 }

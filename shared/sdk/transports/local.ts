@@ -53,7 +53,19 @@ export function localTransport(options: LocalTransportOptions): Transport {
   const orgIdOf = (ctx: EvalContext) => (typeof ctx.orgId === 'string' && ctx.orgId !== '' ? ctx.orgId : undefined);
   const metrics = options.metrics ? localMetrics(options.metrics) : undefined;
   const waitUntil = options.waitUntil;
-  const background = waitUntil === undefined ? undefined : { waitUntil };
+  // A waitUntil that throws (a request already answered, a test double) only costs the read-ahead.
+  const background =
+    waitUntil === undefined
+      ? undefined
+      : {
+          waitUntil(promise: Promise<unknown>): void {
+            try {
+              waitUntil(promise);
+            } catch {
+              // the read runs anyway; nobody waits for it
+            }
+          },
+        };
 
   async function layersOf(ctx: EvalContext, call: Call): Promise<Layers> {
     const failures: LayerReadError[] = [];

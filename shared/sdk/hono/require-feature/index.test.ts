@@ -67,6 +67,22 @@ describe('requireFeature', () => {
     expect(res.status).toBe(403);
   });
 
+  it('fails closed when a context resolver throws, also in a second middleware of the request', async () => {
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const app = new Hono();
+    const client = createFlagClient({ kv: memoryKv().kv, now: NOW });
+    const throwing = () => {
+      throw new Error('no session');
+    };
+    app.get('/x', requireFeature('platform.meta.enabled', { client, context: throwing }), (c) => c.text('ok'));
+    // the first middleware leaves the request's client in c.var.flags; the second builds only its context
+    app.get('/y', requireFeature('platform.meta.enabled', { client, context: () => ({ orgId: 'org-a' }) }), requireFeature('platform.meta.enabled', { client, context: throwing }), (c) => c.text('ok'));
+    expect((await app.request('/x')).status).toBe(403);
+    expect((await app.request('/y')).status).toBe(403); // before: 500
+    expect(error).toHaveBeenCalled();
+    error.mockRestore();
+  });
+
   it('a custom context resolver', async () => {
     const app = new Hono();
     const client = createFlagClient({ kv: memoryKv().kv, now: NOW });
