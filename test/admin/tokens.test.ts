@@ -15,6 +15,17 @@ afterAll(async () => {
 const sha256hex = (token: string) => createHash('sha256').update(token).digest('hex');
 
 describe('tokens: happy path', () => {
+  it("a token's changes are audited as that token, whatever its name (no passing for bootstrap or a colleague)", async () => {
+    const impostor = await call(h, 'POST', '/api/tokens', { token: t.orgAdmin, body: { name: 'bootstrap', role: 'org_admin', orgId: t.orgId } });
+    expect(impostor.status).toBe(201);
+    const revoked = await call(h, 'POST', '/api/tokens', { token: t.orgAdmin, body: { name: unique('app-'), role: 'evaluate', orgId: t.orgId } });
+    expect((await call(h, 'DELETE', `/api/tokens/${revoked.body.id}`, { token: impostor.body.token })).status).toBe(204);
+    const [row] = await sql<{ actor: string }>(`SELECT actor FROM cmis.feature_flag_values WHERE level = 'token' AND target = $1 AND new_value ? 'revokedAt'`, [revoked.body.id]);
+    expect(row!.actor).toBe(`token:bootstrap#${impostor.body.id.slice(0, 8)}`);
+    expect(row!.actor).not.toBe('token:bootstrap');
+  });
+
+
   it('creates an admin token shown once, stored only as its SHA-256, usable at once', async () => {
     const res = await call(h, 'POST', '/api/tokens', { body: { name: unique('ops-'), role: 'org_admin', orgId: t.orgId } });
     expect(res.status).toBe(201);

@@ -55,7 +55,8 @@ async function storedTokenCaller(c: Context<AppEnv>, hashHex: string): Promise<C
   if (row.role === 'evaluate') {
     throw new ApiError(403, { detail: 'Evaluate keys have no access to the admin API.' });
   }
-  return { tokenId: row.id, role: row.role, orgId: row.org_id, actor: `token:${row.name}` };
+  // Names are chosen freely and need not be unique: the id's start makes the actor one token's.
+  return { tokenId: row.id, role: row.role, orgId: row.org_id, actor: `token:${row.name}#${row.id.slice(0, 8)}` };
 }
 
 /**

@@ -188,7 +188,7 @@ export async function auditPage(c: Context<DashEnv>): Promise<Response> {
             Clear
           </a>
         </form>
-        <p class="muted">Actors look like token:&lt;name&gt;, token:bootstrap or cron.</p>
+        <p class="muted">Actors look like token:&lt;name&gt;#&lt;start of the token id&gt;, token:bootstrap or cron.</p>
       </section>
       <section class="panel" aria-label="Entries">
         <AuditList entries={entries} page={page} />
