@@ -18,14 +18,17 @@ async function setup(queue: { sendBatch: (m: Iterable<{ body: unknown }>) => Pro
   await putKey(kv, GLOBAL_KEY, { id: 'k', name: 'test' });
   const env = { FLAGS_KV: kv, EVENTS: queue, ...vars } as unknown as Env;
   const app = createEvaluateApp();
-  const call = async (path: string, init: RequestInit = {}) => {
+  const raw = async (path: string, init: RequestInit = {}) => {
     const ctx = createExecutionContext();
-    const res = await app.fetch(new Request(`https://eval.test${path}`, { ...init, headers: { ...bearer(GLOBAL_KEY), 'Content-Type': 'application/json' } }), env, ctx);
-    const body = await res.json();
+    const res = await app.fetch(new Request(`https://eval.test${path}`, { ...init, headers: { ...bearer(GLOBAL_KEY), 'Content-Type': 'application/json', ...init.headers } }), env, ctx);
     await waitOnExecutionContext(ctx);
-    return { status: res.status, body };
+    return res;
   };
-  return { call, kv };
+  const call = async (path: string, init: RequestInit = {}) => {
+    const res = await raw(path, init);
+    return { status: res.status, body: await res.json() };
+  };
+  return { call, raw, kv };
 }
 
 const flag = Object.keys(cascadeLayers(7).global.flags)[0]!;
@@ -41,6 +44,22 @@ describe('evaluation metrics', () => {
     expect(total).toBe(3);
     expect(sent.flatMap((m) => m.counts).some((c) => c[0] === 'no-such-flag')).toBe(false);
     expect(new Set(sent.map((m) => m.batchId)).size).toBe(sent.length);
+  });
+
+  it('counts an OFREP bulk answer once per flag, and a 304 revalidation not at all', async () => {
+    const sent: MetricsMessage[] = [];
+    const { raw } = await setup({ sendBatch: async (m) => void sent.push(...[...m].map((x) => x.body as MetricsMessage)) }, { METRICS_FLUSH_MS: '0' });
+    const body = JSON.stringify({ context: { orgId: 'org-a', targetingKey: 'u1' } });
+    const first = await raw('/ofrep/v1/evaluate/flags', { method: 'POST', body });
+    expect(first.status).toBe(200);
+    const flags = ((await first.json()) as { flags: unknown[] }).flags.length;
+    for (let poll = 0; poll < 3; poll++) {
+      const again = await raw('/ofrep/v1/evaluate/flags', { method: 'POST', body, headers: { 'If-None-Match': first.headers.get('ETag')! } });
+      expect(again.status).toBe(304);
+    }
+    const counts = sent.flatMap((m) => m.counts).filter((c) => c[1] === 'org-a');
+    expect(counts.reduce((n, c) => n + c[5], 0)).toBe(flags); // before: 4 × flags
+    expect(counts.filter((c) => c[0] === flag).reduce((n, c) => n + c[5], 0)).toBe(1);
   });
 
   it('answers the same with a queue that fails (the failure is logged, not answered)', async () => {

@@ -123,15 +123,19 @@ export async function answerOfrepBulk(
   const layers = pending instanceof Promise ? await pending : pending;
   if (layers === null) return jsonAnswer({ errorCode: 'GENERAL', errorDetails: NO_SNAPSHOT }, 503, RETRY_SOON);
   const now = runtime.clock();
-  const metrics = runtime.metrics(env);
   const flags: Record<string, unknown>[] = [];
+  const results: EvalResult[] = [];
   evaluateEach(layers, read.context, now, undefined, (key, result) => {
-    metrics?.record(key, read.context.orgId, result, now);
+    results.push(result);
     flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
   });
   const body = JSON.stringify({ flags });
   const etag = await bulkEtag(snapshotVersion(layers), body);
+  // A revalidation answered 304 delivers no evaluation: only answers sent are counted (a polling
+  // browser would otherwise count every flag on every poll).
   if (etagMatches(ifNoneMatch, etag)) return { status: 304, body: { text: null }, headers: { ETag: etag } };
+  const metrics = runtime.metrics(env);
+  if (metrics !== null) for (let i = 0; i < results.length; i++) metrics.record(flags[i]!.key as string, read.context.orgId, results[i]!, now);
   return { status: 200, body: { text: body }, headers: { ETag: etag }, contentType: JSON_UTF8 };
 }
 
