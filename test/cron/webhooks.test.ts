@@ -96,6 +96,17 @@ describe('webhook routes', () => {
       ['http://127.0.0.1.nip.io/x', 'must be https:'],
       ['http://[::2]/x', 'must be https:'],
       ['https://user:secret@hooks.example/x', 'must not contain credentials'],
+      ['https://169.254.169.254/latest/meta-data', 'must not point at a private or reserved IPv4 address'],
+      ['https://10.0.0.5/x', 'must not point at a private or reserved IPv4 address'],
+      ['https://0x0a000005/x', 'must not point at a private or reserved IPv4 address'],
+      ['https://192.168.1.10/x', 'must not point at a private or reserved IPv4 address'],
+      ['https://172.31.255.1/x', 'must not point at a private or reserved IPv4 address'],
+      ['https://100.64.0.1/x', 'must not point at a private or reserved IPv4 address'],
+      ['https://[::ffff:a00:5]/x', 'must not point at a private, mapped or reserved IPv6 address'],
+      ['https://[fd00::1]/x', 'must not point at a private, mapped or reserved IPv6 address'],
+      ['https://[fe80::1]/x', 'must not point at a private, mapped or reserved IPv6 address'],
+      ['https://metadata.google.internal/x', 'must not point at an internal host name'],
+      ['https://printer.local/x', 'must not point at an internal host name'],
       ['https://token@hooks.example/x', 'must not contain credentials'],
       [`${receiverUrl.replace('http://', 'http://user:pass@')}/x`, 'must not contain credentials'],
     ] as const;
@@ -108,7 +119,7 @@ describe('webhook routes', () => {
     expect(stored.filter((u: string) => refused.some(([url]) => url === u))).toEqual([]);
 
     // loopback may stay on http: (the local stack), and https: anywhere
-    for (const url of ['http://localhost:9/x', 'http://127.9.8.7:9/x', 'http://[::1]:9/x', 'https://hooks.example/x']) {
+    for (const url of ['http://localhost:9/x', 'http://127.9.8.7:9/x', 'http://[::1]:9/x', 'https://hooks.example/x', 'https://8.8.8.8/x', 'https://172.32.0.1/x', 'https://[2606:4700::1111]/x']) {
       const res = await call(h, 'POST', '/api/webhooks', { body: { url, kind: 'slack' } });
       expect(res.status, `${url}: ${JSON.stringify(res.body)}`).toBe(201);
       expect((await call(h, 'DELETE', `/api/webhooks/${res.body.id}`)).status).toBe(204);

@@ -17,6 +17,41 @@ function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
+/** IPv4 ranges a webhook may not point into (RFC 6890 special-purpose space), loopback aside: [first octets, prefix length]. */
+const RESERVED_V4: [number[], number][] = [
+  [[0], 8], [[10], 8], [[100, 64], 10], [[169, 254], 16], [[172, 16], 12], [[192, 0, 0], 24], [[192, 0, 2], 24],
+  [[192, 168], 16], [[198, 18], 15], [[198, 51, 100], 24], [[203, 0, 113], 24], [[224], 4], [[240], 4],
+];
+
+function inV4Range(octets: number[], [prefix, bits]: [number[], number]): boolean {
+  const value = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) >>> 0;
+  const base = (((prefix[0] ?? 0) << 24) | ((prefix[1] ?? 0) << 16) | ((prefix[2] ?? 0) << 8)) >>> 0;
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return (value & mask) === (base & mask);
+}
+
+/**
+ * Why a host is refused as a webhook target: a private, link-local, shared or otherwise reserved
+ * address, or an internal-only name; undefined for a public host (or loopback, the local stack's).
+ * The URL parser has already normalised decimal, hex and short IPv4 forms and IPv6 spelling. Names
+ * are not resolved (a Worker cannot): Cloudflare's own network does not route Worker fetches to
+ * private space, this check refuses what is visibly aimed there.
+ */
+function reservedHost(hostname: string): string | undefined {
+  if (isLoopback(hostname)) return undefined;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
+  if (v4) {
+    const octets = v4.slice(1).map(Number);
+    return RESERVED_V4.some((range) => inV4Range(octets, range)) ? 'a private or reserved IPv4 address' : undefined;
+  }
+  if (hostname.startsWith('[')) {
+    const v6 = hostname.slice(1, -1).toLowerCase();
+    const reserved = v6 === '::' || /^f[c-d]/.test(v6) || /^fe[89ab]/.test(v6) || v6.startsWith('ff') || v6.startsWith('::ffff:') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:');
+    return reserved ? 'a private, mapped or reserved IPv6 address' : undefined;
+  }
+  return /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(hostname.toLowerCase()) ? 'an internal host name' : undefined;
+}
+
 const UrlSchema = z
   .url({ protocol: /^https?$/, error: 'an http(s) URL' })
   .max(2000)
@@ -26,6 +61,8 @@ const UrlSchema = z
     // Credentials in the URL would be stored in plain text, listed to every writer and written to the audit log.
     if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
     if (url.protocol === 'http:' && !isLoopback(url.hostname)) ctx.addIssue({ code: 'custom', message: 'must be https: (http: only for localhost / 127.0.0.0/8 / [::1])' });
+    const reserved = url.protocol === 'https:' ? reservedHost(url.hostname) : undefined;
+    if (reserved) ctx.addIssue({ code: 'custom', message: `must not point at ${reserved}` });
   });
 
 const CreateBody = z.strictObject({
