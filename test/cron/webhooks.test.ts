@@ -1,6 +1,6 @@
 // Webhooks: admin writes and cron passes enqueue notifications; the queue consumer fans them out
 // and delivers signed JSON / Slack messages to a local receiver, retrying failures with backoff.
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -84,7 +84,10 @@ describe('webhook routes', () => {
     const audit = await h.sql(`SELECT level, org_id, actor, old_value, new_value FROM cmis.feature_flag_values WHERE target = $1 ORDER BY id`, [created.body.id]);
     expect(audit).toHaveLength(2);
     expect(audit.every((a) => a.level === 'webhook' && a.org_id === t.orgId)).toBe(true);
-    expect(audit[0]!.new_value).toMatchObject({ url: `${receiverUrl}/org`, kind: 'generic' });
+    // the audit log (which viewers read) shows the origin and a fingerprint, never the path: an
+    // incoming-webhook path is a credential
+    expect(audit[0]!.new_value).toMatchObject({ url: expect.stringMatching(new RegExp(`^${receiverUrl}/… \\(sha256:[0-9a-f]{12}\\)$`)), kind: 'generic' });
+    expect(JSON.stringify(audit)).not.toContain('/org');
     expect(audit[1]!.new_value).toBeNull();
     expect(JSON.stringify(audit)).not.toContain('whsec_');
   });
@@ -175,6 +178,9 @@ describe('delivery', () => {
 
     const status = (await call(h, 'GET', '/api/status')).body;
     expect(status.webhooks.failing).toBeGreaterThanOrEqual(1);
+    expect(status.webhooks.lastFailure.url).toBe(`${receiverUrl}/… (sha256:${createHash('sha256').update('/fail').digest('hex').slice(0, 12)})`);
+    const viewerStatus = (await call(h, 'GET', '/api/status', { token: t.viewer })).body;
+    expect(JSON.stringify(viewerStatus)).not.toContain('/fail');
     expect(status.webhooks.lastFailure).toMatchObject({ webhookId: failing.id, lastStatus: 500, lastError: expect.stringContaining('HTTP 500'), attempts: 1, state: 'pending' });
     const listed = (await call(h, 'GET', '/api/webhooks')).body.items.find((w: { id: string }) => w.id === failing.id);
     expect(listed.lastDelivery).toMatchObject({ state: 'pending', lastStatus: 500 });

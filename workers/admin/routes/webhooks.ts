@@ -8,7 +8,7 @@ import { ApiError } from '../problem';
 import { defineRoute } from '../route';
 import { writeAuditNote } from '../../../shared/store';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
-import { toHex } from '../../../shared/tokens';
+import { sha256Hex, toHex } from '../../../shared/tokens';
 
 // ---- schemas --------------------------------------------------------------------------------
 
@@ -64,6 +64,19 @@ const UrlSchema = z
     const reserved = url.protocol === 'https:' ? reservedHost(url.hostname) : undefined;
     if (reserved) ctx.addIssue({ code: 'custom', message: `must not point at ${reserved}` });
   });
+
+/**
+ * A webhook URL as the audit log and the status page show it: the origin and a fingerprint of the
+ * rest. The path of an incoming-webhook URL (Slack's `/services/T…/B…/<secret>`) is a bearer
+ * credential, and viewers read the audit log and the status page; the full URL stays in the
+ * webhook list, which only writers see. The fingerprint tells two URLs of one host apart.
+ */
+export async function shownUrl(raw: string): Promise<string> {
+  const url = new URL(raw);
+  const rest = raw.slice(url.origin.length);
+  if (rest === '' || rest === '/') return url.origin + '/';
+  return `${url.origin}/… (sha256:${(await sha256Hex(rest)).slice(0, 12)})`;
+}
 
 const CreateBody = z.strictObject({
   url: UrlSchema,
@@ -155,7 +168,7 @@ export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStat
     total: total?.n ?? 0,
     failing: failing?.n ?? 0,
     lastFailure: d
-      ? { webhookId: d.webhookId, url: last.url, state: d.state, event: d.event, attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, at: d.updatedAt.toISOString() }
+      ? { webhookId: d.webhookId, url: await shownUrl(last.url), state: d.state, event: d.event, attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, at: d.updatedAt.toISOString() }
       : null,
   };
 }
@@ -190,7 +203,7 @@ const createWebhook = defineRoute({
           orgId,
           target: created!.id,
           oldValue: null,
-          newValue: { url: body.url, kind: body.kind, orgId, events: created!.events },
+          newValue: { url: await shownUrl(body.url), kind: body.kind, orgId, events: created!.events },
         });
         return created!;
       },
@@ -258,7 +271,7 @@ const deleteWebhook = defineRoute({
           featureKey: null,
           orgId: row.orgId,
           target: row.id,
-          oldValue: { url: row.url, kind: row.kind, orgId: row.orgId, events: row.events },
+          oldValue: { url: await shownUrl(row.url), kind: row.kind, orgId: row.orgId, events: row.events },
           newValue: null,
         });
       },
