@@ -98,10 +98,20 @@ describe('sign-in and the session cookie', () => {
       await browser.signIn(BOOTSTRAP_TOKEN);
       return browser.get('/');
     })();
+    // a copy of the cookie taken before signing out (another tab, a stolen cookie)
+    const copy = new Browser(h);
+    copy.cookies.set('cmf_session', browser.cookies.get('cmf_session')!);
+    expect((await copy.get('/')).status).toBe(200);
     const out = await browser.post('/signout', {}, page);
     expect(out.status).toBe(303);
     expect(browser.cookies.has('cmf_session')).toBe(false);
     expect((await browser.get('/')).status).toBe(303);
+    const stale = await copy.get('/');
+    expect(stale.status).toBe(303); // before: 200 until the cookie expired, 8 hours later
+    expect(stale.location).toBe('/signin?next=%2F');
+    // signing in again starts a new session that works
+    await browser.signIn(BOOTSTRAP_TOKEN);
+    expect((await browser.get('/')).status).toBe(200);
 
     const minted = await call(h, 'POST', '/api/tokens', { body: { name: 'soon-revoked', role: 'viewer', orgId: roles.orgId } });
     const viewer = new Browser(h);

@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { callerForTokenHash } from '../auth';
+import { withTimeout } from '../db';
 import type { AppEnv } from '../env';
 import { ApiError } from '../problem';
 import { sha256Hex } from '../../../shared/tokens';
@@ -84,8 +85,26 @@ export async function startSession(c: Context<AppEnv>, token: string): Promise<S
   return session;
 }
 
+/** Deletes the session cookie in this browser (a copy elsewhere stays valid: see `signOutSession`). */
 export function endSession(c: Context<AppEnv>): void {
   deleteCookie(c, cookieName(c, 'cmf_session'), { path: '/', secure: isHttps(c) });
+}
+
+/**
+ * Signing out: the session id is recorded as ended until the cookie would have expired
+ * (cmis.end_session, migration 0007), so a copy of the cookie taken before (another tab, a stolen
+ * one) stops working too; then the cookie is deleted here.
+ */
+export async function signOutSession(c: Context<AppEnv>, session: Session): Promise<void> {
+  endSession(c);
+  const pool = await c.get('db').connect();
+  await withTimeout(pool.query('SELECT cmis.end_session($1, $2)', [session.sid, new Date(session.exp)]), 5_000, 'sign-out');
+}
+
+async function sessionEnded(c: Context<AppEnv>, sid: string): Promise<boolean> {
+  const pool = await c.get('db').connect();
+  const result = await withTimeout(pool.query<{ ended: boolean }>('SELECT cmis.session_ended($1) AS ended', [sid]), 5_000, 'session check');
+  return result.rows[0]?.ended === true;
 }
 
 export async function readSession(c: Context<AppEnv>): Promise<Session | null> {
@@ -133,6 +152,10 @@ function toSignIn(c: Context<AppEnv>): Response {
 export const requireSession: MiddlewareHandler<DashEnv> = async (c, next) => {
   const session = await readSession(c);
   if (!session) return toSignIn(c);
+  if (await sessionEnded(c, session.sid)) {
+    endSession(c);
+    return toSignIn(c);
+  }
   try {
     c.set('caller', await callerForTokenHash(c, session.ref));
   } catch (error) {

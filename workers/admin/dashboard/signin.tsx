@@ -5,7 +5,7 @@ import { ApiError } from '../problem';
 import { signInCsrfToken } from './csrf';
 import { readForm } from './forms';
 import { Field, renderPage, setFlash, takeFlash } from './layout';
-import { endSession, readSession, safeNext, startSession } from './session';
+import { readSession, safeNext, sessionOf, signOutSession, startSession } from './session';
 
 /** Sign-in with an admin token (checked by the API's own auth code) and sign-out. */
 
@@ -62,8 +62,8 @@ export async function signIn(c: Context<AppEnv>): Promise<Response> {
   return c.redirect(next, 303);
 }
 
-export function signOut(c: Context<AppEnv>): Response {
-  endSession(c);
+export async function signOut(c: Context<AppEnv>): Promise<Response> {
+  await signOutSession(c, sessionOf(c));
   setFlash(c, 'Signed out.');
   return c.redirect('/signin', 303);
 }
