@@ -264,13 +264,14 @@ describe('OFREP bulk: ETag and 304', () => {
     expect(res.headers.get('Content-Type')).toMatch(/^application\/json/);
     const etag = res.headers.get('ETag');
     expect(etag).toMatch(/^"7:7-[0-9a-f]{24}"$/);
-    const body = (await res.json()) as { flags: { key: string; value?: unknown; reason?: string; metadata?: unknown }[] };
+    const body = (await res.json()) as { flags: { key: string; value?: unknown; reason?: string; metadata?: unknown }[]; metadata: unknown };
+    expect(body.metadata).toEqual({ version: '7:7' });
     expect(body.flags.map((f) => f.key).sort()).toEqual(Object.keys(cascadeLayers().global.flags).sort());
     expect(body.flags.find((f) => f.key === 'ui.theme')).toEqual({
       key: 'ui.theme',
       value: 'google-blue',
       reason: 'TARGETING_MATCH',
-      metadata: { source: 'platform', version: '7:7' },
+      metadata: { source: 'platform' }, // the version once, in the answer's metadata: a publish is not a change of every flag
     });
   });
 

@@ -53,8 +53,14 @@ function failureOf(key: string, result: EvalResult): { key: string; errorCode: O
   }
 }
 
-function success(key: string, result: EvalResult): Record<string, unknown> {
-  const metadata = { source: result.source, version: result.version ?? '' };
+/**
+ * One flag's OFREP answer. A single evaluation's metadata carries the snapshot version; a bulk
+ * entry's does not (the bulk answer carries it once, in its own metadata): a web provider compares
+ * entries between fetches and reports every changed one, and a version in each entry would make
+ * every publish look like a change of every flag.
+ */
+function success(key: string, result: EvalResult, withVersion = true): Record<string, unknown> {
+  const metadata = withVersion ? { source: result.source, version: result.version ?? '' } : { source: result.source };
   return result.variant === undefined
     ? { key, value: result.value, reason: result.reason, metadata }
     : { key, value: result.value, reason: result.reason, variant: result.variant, metadata };
@@ -127,9 +133,9 @@ export async function answerOfrepBulk(
   const results: EvalResult[] = [];
   evaluateEach(layers, read.context, now, undefined, (key, result) => {
     results.push(result);
-    flags.push(result.errorCode === undefined ? success(key, result) : failureOf(key, result));
+    flags.push(result.errorCode === undefined ? success(key, result, false) : failureOf(key, result));
   });
-  const body = JSON.stringify({ flags });
+  const body = JSON.stringify({ flags, metadata: { version: snapshotVersion(layers) } });
   const etag = await bulkEtag(snapshotVersion(layers), body);
   // A revalidation answered 304 delivers no evaluation: only answers sent are counted (a polling
   // browser would otherwise count every flag on every poll).
