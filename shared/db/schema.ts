@@ -129,6 +129,8 @@ export const flagSchedules = cmis.table('flag_schedules', {
   state: text('state').$type<ScheduleState>().notNull().default('pending'),
   error: text('error'),
   appliedAt: timestamptz('applied_at'),
+  /** When the change first failed because of other transactions' locks (0008); it is retried for a while from then. */
+  contendedSince: timestamptz('contended_since'),
   createdBy: text('created_by'),
   createdAt: timestamptz('created_at').notNull().defaultNow(),
 });

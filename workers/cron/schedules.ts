@@ -1,5 +1,5 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, eq, isNull, lte, notExists, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lte, notExists, or, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type RlsContext } from '../../shared/db';
 import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
@@ -44,13 +44,13 @@ function contextFor(row: { id: string; rampId: string | null }): RlsContext {
   return { orgId: null, role: 'system', actor: CRON_ACTOR, reason };
 }
 
+/** How long a change that meets deadlocks or lock timeouts is retried, from the first one, before it fails. */
+export const CONTENTION_RETRY_MS = 15 * 60_000;
+
 /**
  * What went wrong, for the row, the audit note and the notification: Postgres's own words and
  * SQLSTATE when the database refused (drizzle wraps them in "Failed query: <the SQL>").
  */
-/** How long after its time a change that met a deadlock or lock timeout is retried before it fails. */
-export const CONTENTION_RETRY_MS = 15 * 60_000;
-
 function message(error: unknown): string {
   const code = pgErrorCode(error);
   const refusal = code === undefined ? undefined : [...causes(error)].find((e): e is Error => e instanceof Error && (e as { code?: unknown }).code === code);
@@ -129,10 +129,11 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
       return { id: row.id, rampId: row.rampId, state: 'applied' };
     } catch (error) {
       // A deadlock or lock timeout says nothing about the change: the whole transaction goes and the
-      // row stays pending for the next pass (applyDueSchedules), for a while; after that it fails
-      // like any other error, so a change that can never land is reported instead of blocking the
-      // later changes of its flag and ramp.
-      if (isContentionError(error) && now.getTime() - row.at.getTime() < CONTENTION_RETRY_MS) throw error;
+      // row stays pending for the next pass (applyDueSchedules records when this first happened),
+      // for a while; after that it fails like any other error, so a change that can never land is
+      // reported instead of holding back the later changes of its flag and ramp.
+      const since = row.contendedSince ?? now;
+      if (isContentionError(error) && now.getTime() - since.getTime() < CONTENTION_RETRY_MS) throw error;
       await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
       const reason = message(error);
       await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
@@ -165,6 +166,25 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
 }
 
 /**
+ * Records on a still-pending row that its change met other transactions' locks (the first time, and
+ * why). Best effort: a row locked right now (by the very transaction it contended with) is left as
+ * it is, the next contention records it.
+ */
+async function noteContention(pool: Pool, id: string, now: Date, reason: string): Promise<void> {
+  await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR }, (tx) => {
+    const unlocked = tx
+      .select({ id: flagSchedules.id })
+      .from(flagSchedules)
+      .where(and(eq(flagSchedules.id, id), eq(flagSchedules.state, 'pending')))
+      .for('update', { skipLocked: true });
+    return tx
+      .update(flagSchedules)
+      .set({ contendedSince: sql`coalesce(${flagSchedules.contendedSince}, ${now})`, error: `retrying: ${reason}`.slice(0, 500) })
+      .where(inArray(flagSchedules.id, unlocked));
+  }).catch(() => {});
+}
+
+/**
  * Applies every schedule and ramp step that is due at `nowMs`, each exactly once.
  *
  * Each one gets its own transaction that first claims the row (`FOR UPDATE SKIP LOCKED`, still
@@ -176,7 +196,7 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
  * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
  * Steps of paused ramps wait. A transaction that fails as a whole (a lost connection), or a change
  * that fails only because of other transactions (a deadlock, a lock timeout) within
- * CONTENTION_RETRY_MS of its time, leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
+ * CONTENTION_RETRY_MS of the first such failure, leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
  * publish is left to the reconciler) and notifications enqueued.
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
@@ -206,6 +226,7 @@ export async function applyDueSchedules(pool: Pool, nowMs: number, options: Appl
       events.length = 0;
       layers.length = 0;
       console.warn(JSON.stringify({ at: 'cron.schedules', schedule: candidate.id, error: result.error }));
+      if (isContentionError(error)) await noteContention(pool, candidate.id, now, result.error!);
     }
     outcome.results.push(result);
     outcome.events.push(...events);
