@@ -213,7 +213,7 @@ function rampAction(action: RampAction) {
             retried = (
               await tx
                 .update(flagSchedules)
-                .set({ state: 'pending', error: null, at: sql`GREATEST(${flagSchedules.at}, ${now})` })
+                .set({ state: 'pending', error: null, contendedSince: null, at: sql`GREATEST(${flagSchedules.at}, ${now})` })
                 .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'failed')))
                 .returning({ id: flagSchedules.id })
             ).map((s) => s.id);
