@@ -44,10 +44,10 @@ async function recordOf(key: Minted) {
 /** A pass time at which every key minted so far is past the read-back's settle time. */
 const settledNow = () => Date.now() + VERIFY_SETTLE_MS + 60_000;
 
-async function verifyAt(nowMs: number) {
+async function verifyAt(nowMs: number, limit?: number) {
   const pool = h.newPool();
   try {
-    return await verifyEvaluateKeys(pool, h.kv, nowMs);
+    return await verifyEvaluateKeys(pool, h.kv, nowMs, limit);
   } finally {
     await pool.end();
   }
@@ -120,6 +120,26 @@ describe('evaluate keys are put back from Postgres', () => {
     await h.kv.put(key.kvKey, JSON.stringify({ id: key.id, name: key.name }));
     expect(await verifyAt(settledNow())).toMatchObject({ restored: 0, removed: 1 });
     expect(await recordOf(key)).toBeNull();
+  });
+
+  it('revoked keys do not crowd live ones out of the read-back, and one revoked moments ago is left to settle', async () => {
+    for (let i = 0; i < 4; i++) {
+      const revoked = await mintKey();
+      expect((await call(h, 'DELETE', `/api/tokens/${revoked.id}`)).status).toBe(204);
+    }
+    const liveKeys = (await h.sql<{ n: number }>(`SELECT count(*)::int AS n FROM cmis.api_tokens WHERE role = 'evaluate' AND revoked_at IS NULL`))[0]!.n;
+    const key = await mintKey();
+    await h.kv.delete(key.kvKey);
+    // a window as wide as the live keys: the newly revoked ones (more than the window) do not push this one out
+    expect((await verifyAt(settledNow(), liveKeys + 1)).restored).toBe(1);
+    expect(await recordOf(key)).toEqual({ id: key.id, name: key.name });
+
+    const justRevoked = await mintKey();
+    expect((await call(h, 'DELETE', `/api/tokens/${justRevoked.id}`)).status).toBe(204);
+    await h.kv.put(justRevoked.kvKey, JSON.stringify({ id: justRevoked.id, name: justRevoked.name })); // as a stale edge copy would read
+    expect((await verifyAt(Date.now())).removed).toBe(0);
+    expect((await verifyAt(settledNow())).removed).toBe(1);
+    expect(await recordOf(justRevoked)).toBeNull();
   });
 
   it('POST /api/publish reports keys it could not put and answers pending; the read-back puts them later', async () => {

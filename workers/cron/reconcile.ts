@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, lt, ne, sql } from 'drizzle-orm';
 import { apiTokens, snapshotVersions, withRls } from '../../shared/db';
-import { evaluateKeyColumns, evaluateKeyEntry, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
+import { evaluateKeyColumns, evaluateKeyEntry, liveEvaluateKeys, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
 import { layerKey, type LayerName } from '../../shared/snapshot';
 import type { LayerSource } from '../../shared/snapshot/cache';
 import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
@@ -146,6 +146,9 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
 /** Evaluate keys one pass reads back besides the layers (at most KEYS_PER_CHUNK). */
 export const VERIFY_KEYS_PER_PASS = 50;
 
+/** How far back the read-back looks for revoked keys whose record a late put may have brought back. */
+export const REVOKED_LOOKBACK_MS = 24 * 3_600_000;
+
 /** What stores evaluate-key records: put, read and delete (a Workers KV binding). */
 export type KeyStore = LayerStore & LayerSource & { delete(key: string): Promise<void> };
 
@@ -164,23 +167,25 @@ export interface KeyVerifyOutcome {
  *   by the evaluate Worker); the put re-checks the key under a row lock, so a key revoked meanwhile
  *   is not put back (putEvaluateKeys);
  * - a revoked key's record still there is deleted (a put that outlived its row lock, as when a
- *   Worker was stopped in the middle of one), so a revoked key cannot stay usable.
- * All keys when they are at most `limit`, else a window moving on every minute, as for layers. Keys
- * created within VERIFY_SETTLE_MS are skipped: their put may not be visible at every location yet.
+ *   Worker was stopped in the middle of one), so a revoked key cannot stay usable. Such a put
+ *   lands within a request's lifetime, so only keys revoked in the last REVOKED_LOOKBACK_MS are read
+ *   (up to `limit`), and not those revoked within VERIFY_SETTLE_MS (their delete may not be
+ *   visible everywhere yet).
+ * Live keys: all of them when they are at most `limit`, else a window moving on every minute, as for
+ * layers; keys created within VERIFY_SETTLE_MS are skipped (their put may not be visible yet).
  */
 export async function verifyEvaluateKeys(pool: Pool, kv: KeyStore, nowMs: number, limit = VERIFY_KEYS_PER_PASS): Promise<KeyVerifyOutcome> {
-  const settled = and(eq(apiTokens.role, 'evaluate'), lt(apiTokens.createdAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const settleBefore = new Date(nowMs - VERIFY_SETTLE_MS);
+  const live = and(liveEvaluateKeys, lt(apiTokens.createdAt, settleBefore));
+  const recentlyRevoked = and(eq(apiTokens.role, 'evaluate'), gt(apiTokens.revokedAt, new Date(nowMs - REVOKED_LOOKBACK_MS)), lt(apiTokens.revokedAt, settleBefore));
+  const columns = { ...evaluateKeyColumns, revokedAt: apiTokens.revokedAt };
   const candidates = await withRls(pool, CONTEXT, async (tx) => {
-    const [count] = await tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(settled);
-    const keys = (rows: number, offset: number) =>
-      tx
-        .select({ ...evaluateKeyColumns, revokedAt: apiTokens.revokedAt })
-        .from(apiTokens)
-        .where(settled)
-        .orderBy(asc(apiTokens.id))
-        .limit(rows)
-        .offset(offset);
-    return rotatingWindow(count?.n ?? 0, limit, nowMs, keys);
+    const [[count], revoked] = await Promise.all([
+      tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(live),
+      tx.select(columns).from(apiTokens).where(recentlyRevoked).orderBy(desc(apiTokens.revokedAt)).limit(limit),
+    ]);
+    const keys = (rows: number, offset: number) => tx.select(columns).from(apiTokens).where(live).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
+    return [...(await rotatingWindow(count?.n ?? 0, limit, nowMs, keys)), ...revoked];
   });
   const missing: string[] = [];
   let removed = 0;
