@@ -134,4 +134,16 @@ describe('retention', () => {
     const [run] = await h.sql(`SELECT counts FROM cmis.cron_runs ORDER BY id DESC LIMIT 1`);
     expect(run!.counts.rolledUp).toBe(counts.rolledUp);
   });
+
+  it('a pass as of a later time (the local ?time=) keeps bookkeeping on the real clock', async () => {
+    const flag = await createFlag(h);
+    const now = Date.now();
+    await deliver(pool, batch([[flag, 'o', 'true', 'STATIC', hourOf(now), 4]]));
+    const digestsBefore = await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests`);
+    await runPass({ pool, kv: h.kv }, now + 120 * DAY);
+    expect((await hourlyOf(flag)).map((r) => Number(r.count))).toEqual([4]); // before: rolled into daily rows
+    expect(await h.sql(`SELECT count(*)::int AS n FROM cmis.metrics_batches`)).not.toEqual([{ n: 0 }]); // before: every batch id forgotten
+    expect(await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests WHERE week > (now() + interval '30 days')::date`)).toEqual([{ n: 0 }]);
+    expect((await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests`))[0]!.n - digestsBefore[0]!.n).toBeLessThanOrEqual(1);
+  });
 });

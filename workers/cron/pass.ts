@@ -34,7 +34,9 @@ export interface PassDeps {
 }
 
 /**
- * One cron pass at `nowMs` (what is due is decided by it; bookkeeping uses the real clock). The
+ * One cron pass at `nowMs`: what is due, and which layers and keys are read back, is decided by it.
+ * Bookkeeping uses the real clock: metrics retention, stale marks and the weekly digest, so a local
+ * pass `?time=` months ahead does not roll up recent hours, forget batch ids or use up a digest week. The
  * steps run one after another, each in its own transactions, so a failure in one is recorded
  * without undoing or skipping the others; the run row records start, duration and counts for
  * `/api/status`.
@@ -75,11 +77,11 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
     counts.removedKeys = keys.removed;
   });
   await step('metrics', async () => {
-    counts.rolledUp = await rollUpMetrics(deps.pool, nowMs);
+    counts.rolledUp = await rollUpMetrics(deps.pool, started);
   });
   await step('stale', async () => {
-    const scan = await scanStaleFlags(deps.pool, nowMs);
-    counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, nowMs);
+    const scan = await scanStaleFlags(deps.pool, started);
+    counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, started);
   });
   await step('prune', async () => {
     await withRls(deps.pool, CRON_CONTEXT, (tx) =>
