@@ -51,6 +51,18 @@ describe('stale scan', () => {
     await deliver(pool, batch(counts));
     expect((await marksAt(T0 + 20 * DAY)).marks.has(`${flag} constant`)).toBe(false); // not 30 days yet
     expect((await marksAt(T0 + 35 * DAY + HOUR)).marks.has(`${flag} constant`)).toBe(true);
+    // the mark's count is a total over every org: a system admin reads it, an org's admin does not
+    const constantOf = async (token?: string) => {
+      const res = await call(h, 'GET', `/api/stale?flag=${flag}`, token === undefined ? {} : { token });
+      expect(res.status).toBe(200);
+      return res.body.items.find((m: { kind: string }) => m.kind === 'constant');
+    };
+    expect((await constantOf()).detail).toMatchObject({ evaluations: expect.any(Number), value: 'true' });
+    const seenByOrg = await constantOf(t.otherOrgAdmin);
+    expect(seenByOrg.detail).toMatchObject({ value: 'true', days: 30 });
+    expect(seenByOrg.detail).not.toHaveProperty('evaluations'); // before: every org's total
+    const summary = await call(h, 'GET', `/api/flags/${flag}/metrics/summary`, { token: t.otherOrgAdmin });
+    expect(summary.body.stale.find((m: { kind: string }) => m.kind === 'constant').detail).not.toHaveProperty('evaluations');
     await deliver(pool, batch([[flag, 'org-1', 'false', 'DEFAULT', hourOf(T0 + 35 * DAY), 1]]));
     expect((await marksAt(T0 + 35 * DAY + HOUR)).marks.has(`${flag} constant`)).toBe(false);
   });

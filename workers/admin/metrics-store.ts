@@ -95,7 +95,22 @@ export interface StaleMarkView {
   checkedAt: string;
 }
 
-export async function staleMarkViews(tx: Db, flag?: string): Promise<StaleMarkView[]> {
+/** Details of a flag-level mark that sum up every organization's evaluations: only a cross-org caller reads them. */
+const CROSS_ORG_DETAILS = ['evaluations', 'lastEvaluatedAt'];
+
+function detailFor(detail: Record<string, unknown>, markOrg: string | null, crossOrg: boolean): Record<string, unknown> {
+  if (crossOrg || markOrg !== null) return detail;
+  const shown = { ...detail };
+  for (const name of CROSS_ORG_DETAILS) delete shown[name];
+  return shown;
+}
+
+/**
+ * Stale marks the caller may read (RLS: flag-level marks and its org's override marks). A flag-level
+ * mark's counts are totals over every organization, so an org caller (`crossOrg` false) gets the
+ * mark without them: how often other tenants evaluate a flag is theirs.
+ */
+export async function staleMarkViews(tx: Db, flag: string | undefined, crossOrg: boolean): Promise<StaleMarkView[]> {
   const rows = await tx
     .select()
     .from(staleMarks)
@@ -106,7 +121,7 @@ export async function staleMarkViews(tx: Db, flag?: string): Promise<StaleMarkVi
     kind: r.kind,
     target: r.target || null,
     orgId: r.orgId,
-    detail: r.detail,
+    detail: detailFor(r.detail, r.orgId, crossOrg),
     markedAt: r.markedAt.toISOString(),
     checkedAt: r.checkedAt.toISOString(),
   }));
@@ -134,7 +149,7 @@ export interface FlagMetricsSummary {
   stale: StaleMarkView[];
 }
 
-export async function flagMetricsSummary(tx: Db, row: FlagRow, orgId: string | null, nowMs: number): Promise<FlagMetricsSummary> {
+export async function flagMetricsSummary(tx: Db, row: FlagRow, orgId: string | null, nowMs: number, crossOrg: boolean): Promise<FlagMetricsSummary> {
   const flag = row.featureKey;
   const to = new Date(Math.floor(nowMs / HOUR_MS) * HOUR_MS + HOUR_MS); // through the current hour
   const weekAgo = new Date(to.getTime() - 7 * DAY_MS);
@@ -153,7 +168,7 @@ export async function flagMetricsSummary(tx: Db, row: FlagRow, orgId: string | n
           .select({ percentage: featureFlags.percentage })
           .from(featureFlags)
           .where(and(eq(featureFlags.featureKey, flag), eq(featureFlags.orgId, orgId))),
-    staleMarkViews(tx, flag),
+    staleMarkViews(tx, flag, crossOrg),
   ]);
   let last24h = 0;
   let last7d = 0;

@@ -119,7 +119,7 @@ const summary = defineRoute({
   responses: { 200: { description: 'Summary', schema: FlagMetricsSummarySchema }, 404: { description: 'Unknown flag' } },
   handler: async (c, { params, query }) => {
     const orgId = metricsOrg(c.get('caller'), query.orgId);
-    const body = await inTransaction(c, async (tx) => flagMetricsSummary(tx, await requireFlag(tx, params.key), orgId, Date.now()));
+    const body = await inTransaction(c, async (tx) => flagMetricsSummary(tx, await requireFlag(tx, params.key), orgId, Date.now(), c.get('caller').role === 'system_admin'));
     c.header('Cache-Control', 'no-store');
     return c.json(body);
   },
@@ -134,7 +134,7 @@ const stale = defineRoute({
   query: StaleQuery,
   responses: { 200: { description: 'Marks (an org sees flag-level marks and its own overrides)', schema: z.object({ items: z.array(StaleMarkSchema) }) } },
   handler: async (c, { query }) => {
-    const items = await inTransaction(c, (tx) => staleMarkViews(tx, query.flag));
+    const items = await inTransaction(c, (tx) => staleMarkViews(tx, query.flag, c.get('caller').role === 'system_admin'));
     c.header('Cache-Control', 'no-store');
     return c.json({ items });
   },
