@@ -90,6 +90,33 @@ describe('metrics consumer', () => {
     warn.mockRestore();
   });
 
+  it('drops only the counts of a batch that do not fit, and keeps the rest', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const flag = await createFlag(h);
+    const hour = hourOf(Date.now());
+    const [message] = await deliver(pool, batch([[flag, 'o'.repeat(129), 'true', 'STATIC', hour, 2], [flag, 'o', 'true', 'STATIC', hour, 3]]));
+    expect([message!.acked, message!.retried]).toEqual([1, 0]);
+    expect((await hourlyOf(flag)).map((r) => Number(r.count))).toEqual([3]); // before: 0 of 2 counts added
+    expect(warn.mock.calls.some(([line]) => String(line).includes('"droppedCounts":1'))).toBe(true);
+    warn.mockRestore();
+  });
+
+  it('two batches over the same rows in opposite orders, at once, do not deadlock (real Postgres serialises them)', async () => {
+    const flags = [await createFlag(h), await createFlag(h), await createFlag(h)];
+    const hour = hourOf(Date.now());
+    const rows = flags.map((f) => [f, 'o', 'true', 'STATIC', hour, 1] as [string, string, string, string, number, number]);
+    const pools = [h.newPool(), h.newPool()];
+    try {
+      for (let round = 0; round < 30; round++) {
+        const results = await Promise.all([deliver(pools[0]!, batch(rows)), deliver(pools[1]!, batch([...rows].reverse()))]);
+        expect(results.flat().map((m) => [m.acked, m.retried])).toEqual([[1, 0], [1, 0]]);
+      }
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+    for (const f of flags) expect((await hourlyOf(f)).map((r) => Number(r.count))).toEqual([60]);
+  });
+
   it('retries a batch when the database refuses it, and the retry counts once', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const flag = await createFlag(h);

@@ -27,13 +27,28 @@ const CountSchema = z.tuple([
   z.number().int().positive(),
 ]);
 
+/** The message; its counts are checked one by one (`validCounts`), so one bad count does not cost the others. */
 export const MetricsMessageSchema = z.object({
   type: z.literal('metrics'),
   batchId: z.uuid(),
-  counts: z.array(CountSchema).max(10_000),
+  counts: z.array(z.unknown()).max(10_000),
 });
 
-/** Sums counts with the same key (a batch may carry a key twice; one upsert statement must not). */
+/** The counts that fit CountSchema, and how many did not. */
+function validCounts(counts: readonly unknown[]): { valid: MetricsCount[]; dropped: number } {
+  const valid: MetricsCount[] = [];
+  for (const count of counts) {
+    const parsed = CountSchema.safeParse(count);
+    if (parsed.success) valid.push(parsed.data);
+  }
+  return { valid, dropped: counts.length - valid.length };
+}
+
+/**
+ * Sums counts with the same key (a batch may carry a key twice; one upsert statement must not), in
+ * key order: every consumer then upserts (and locks) rows in the same order, so two batches that
+ * touch the same rows cannot deadlock each other.
+ */
 function merged(counts: readonly MetricsCount[]): MetricsCount[] {
   const byKey = new Map<string, MetricsCount>();
   for (const c of counts) {
@@ -42,7 +57,7 @@ function merged(counts: readonly MetricsCount[]): MetricsCount[] {
     if (seen) seen[5] += c[5];
     else byKey.set(key, [...c]);
   }
-  return [...byKey.values()];
+  return [...byKey.keys()].sort().map((key) => byKey.get(key)!);
 }
 
 /**
@@ -59,7 +74,9 @@ export async function recordMetricsBatch(pool: Pool, message: MetricsMessage): P
     return 0;
   }
   const batch = parsed.data;
-  const counts = merged(batch.counts);
+  const { valid, dropped } = validCounts(batch.counts);
+  if (dropped > 0) console.warn(JSON.stringify({ at: 'metrics', batchId: batch.batchId, droppedCounts: dropped, kept: valid.length }));
+  const counts = merged(valid);
   const total = counts.reduce((n, c) => n + c[5], 0);
   return withRls(pool, CONTEXT, async (tx, client) => {
     const fresh = await tx
