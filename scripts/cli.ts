@@ -60,6 +60,15 @@ interface Api {
   request<T = any>(method: string, path: string, body?: unknown): Promise<T>;
 }
 
+/** Why FLAGS_API_URL cannot be used, without repeating it (it may hold a password); undefined when it can. */
+function apiUrlProblem(raw: string): string | undefined {
+  if (!URL.canParse(raw)) return 'is not a URL.';
+  const url = new URL(raw);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http(s) URL.';
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials (user:password@); the token goes in FLAGS_TOKEN.';
+  return undefined;
+}
+
 function api(baseUrl: string, token: string | undefined, reason: string | undefined): Api {
   return {
     async request(method, path, body) {
@@ -346,7 +355,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(`${name ? `Unknown command: ${name}\n\n` : ''}${USAGE}\n`);
     return 2;
   }
-  const client = api(env.FLAGS_API_URL?.trim() || 'http://127.0.0.1:8787', env.FLAGS_TOKEN?.trim() || undefined, o.reason);
+  const baseUrl = env.FLAGS_API_URL?.trim() || 'http://127.0.0.1:8787';
+  const problem = apiUrlProblem(baseUrl);
+  if (problem) {
+    process.stderr.write(`FLAGS_API_URL ${problem}\n\nRun cmis-flags --help for usage.\n`);
+    return 2;
+  }
+  const client = api(baseUrl, env.FLAGS_TOKEN?.trim() || undefined, o.reason);
   try {
     const out = await command(client, args, o);
     process.stdout.write(`${o.json ? JSON.stringify(out.data, null, 2) : out.text}\n`);

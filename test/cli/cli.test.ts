@@ -94,6 +94,12 @@ describe('cmis-flags CLI', () => {
     expect((await cli(['rollout', 'campaign.ai_copy.enabled'])).code).toBe(2);
     expect((await cli(['enable', 'x', '--user', 'u-1'])).code).toBe(2);
     expect((await cli(['list', '--nope'])).code).toBe(2);
+    // an API URL with credentials: a usage error that does not print the password
+    const withPassword = await cli(['list'], { FLAGS_API_URL: stack.urls.admin.replace('http://', 'http://admin:s3cret@') });
+    expect(withPassword.code).toBe(2);
+    expect(withPassword.stderr).toContain('must not contain credentials');
+    expect(withPassword.stderr + withPassword.stdout).not.toContain('s3cret');
+    expect((await cli(['list'], { FLAGS_API_URL: 'not a url' })).code).toBe(2);
   });
 
   it('bootstrap is idempotent; rollout, ramp and schedule go through the API', async () => {
