@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { MetricsMessage } from '../events';
-import { MAX_COUNTS_PER_MESSAGE, MetricsCollector, hourOf, valueKeyOf } from './collector';
+import { MAX_COUNTS_PER_MESSAGE, MetricsCollector, STALE_FLUSH_MS, hourOf, valueKeyOf } from './collector';
 
 const T = Date.UTC(2026, 0, 5, 10, 30);
 const HOUR = 3_600_000;
@@ -66,8 +66,11 @@ describe('MetricsCollector', () => {
     m.record('f', 'o', ok(true), T);
     m.record('f', 'o', ok(true), T);
     expect(m.due(T)).toBe(true);
-    m.begin();
+    m.begin(T);
     expect(m.due(T)).toBe(false);
+    // a flush that never runs (its waitUntil cut off) holds the next back only for STALE_FLUSH_MS
+    expect(m.due(T + STALE_FLUSH_MS - 1)).toBe(false);
+    expect(m.due(T + STALE_FLUSH_MS)).toBe(true); // before: never again in this isolate
   });
 
   it('keeps the map bounded: new keys beyond maxKeys are dropped, existing ones still count', async () => {
@@ -133,7 +136,7 @@ describe('MetricsCollector', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const m = new MetricsCollector();
     m.record('f', 'o', ok(true), T);
-    m.begin();
+    m.begin(T);
     await expect(m.flush(fakeQueue(true))).resolves.toBe(0);
     expect(warn).toHaveBeenCalledWith(expect.stringContaining('lostEvaluations'));
     expect(m.size).toBe(0);

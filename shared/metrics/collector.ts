@@ -30,6 +30,9 @@ const MAX_BATCH_BYTES = 200_000;
 
 const HOUR_MS = 3_600_000;
 
+/** A scheduled flush older than this no longer holds back the next one. */
+export const STALE_FLUSH_MS = 60_000;
+
 /** What is counted of an answer (the engine's EvalResult fits). */
 export interface CountedResult {
   value: unknown;
@@ -93,7 +96,8 @@ export class MetricsCollector {
   /** Evaluations counted since the last drain, and when the first of them happened. */
   private waiting = 0;
   private firstAt = 0;
-  private flushing = false;
+  /** Clock reading at which the flush under way was scheduled (`begin`); NaN when none is. */
+  private flushingSince = Number.NaN;
   /** Evaluations not counted because the map was full (reported with the next flush's log line). */
   dropped = 0;
 
@@ -167,16 +171,20 @@ export class MetricsCollector {
     return this.waiting;
   }
 
-  /** Whether a flush should be scheduled now (and none is under way). */
+  /** Whether a flush should be scheduled now (and none is under way, or the one under way is stale). */
   due(nowMs: number): boolean {
-    if (this.flushing || this.waiting === 0) return false;
+    if (nowMs - this.flushingSince < STALE_FLUSH_MS || this.waiting === 0) return false;
     const { flushMs, flushCount, maxKeys } = this.settings;
     return this.waiting >= flushCount || nowMs - this.firstAt >= flushMs || this.keys >= maxKeys;
   }
 
-  /** Marks a flush as scheduled so that concurrent requests do not schedule another. */
-  begin(): void {
-    this.flushing = true;
+  /**
+   * Marks a flush as scheduled so that concurrent requests do not schedule another, until it ends or
+   * STALE_FLUSH_MS have passed (a flush that never ran or never ended, its `waitUntil` cut off or its
+   * queue hanging, must not stop the counts of the rest of the isolate's life from being sent).
+   */
+  begin(nowMs: number): void {
+    this.flushingSince = nowMs;
   }
 
   /** Everything counted so far as queue messages (at most MAX_COUNTS_PER_MESSAGE counts each); the map starts over. */
@@ -198,8 +206,9 @@ export class MetricsCollector {
    * Drains and sends. Never throws: a queue that refuses (or no queue) loses these counts, logged.
    * Answers how many evaluations the queue accepted.
    */
-  async flush(queue: EventQueue | undefined): Promise<number> {
-    this.flushing = true;
+  async flush(queue: EventQueue | undefined, nowMs?: number): Promise<number> {
+    // Under way from now on, for `due` (unless `begin` marked it earlier).
+    if (nowMs !== undefined && Number.isNaN(this.flushingSince)) this.flushingSince = nowMs;
     try {
       const messages = this.drain();
       const dropped = this.dropped;
@@ -219,7 +228,7 @@ export class MetricsCollector {
       }
       return sent;
     } finally {
-      this.flushing = false;
+      this.flushingSince = Number.NaN;
     }
   }
 
@@ -229,8 +238,8 @@ export class MetricsCollector {
    * At most `rounds` flushes, so one request's `waitUntil` stays short. Answers the evaluations sent.
    */
   async flushWhileDue(queue: EventQueue | undefined, clock: () => number, rounds = 4): Promise<number> {
-    let sent = await this.flush(queue);
-    for (let round = 1; round < rounds && this.due(clock()); round++) sent += await this.flush(queue);
+    let sent = await this.flush(queue, clock());
+    for (let round = 1; round < rounds && this.due(clock()); round++) sent += await this.flush(queue, clock());
     return sent;
   }
 }

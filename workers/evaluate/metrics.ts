@@ -38,8 +38,10 @@ export function flushMetricsAfter(metricsOf: (env: Env) => MetricsCollector | nu
 
 /** After a response: when a flush is due, drain the counts to the EVENTS queue in `waitUntil`, a tick later. */
 export function scheduleFlush(ctx: WaitUntil | undefined, env: Env, metrics: MetricsCollector | null, clock: () => number): void {
-  if (ctx === undefined || metrics === null || !metrics.due(clock())) return;
-  metrics.begin();
+  if (ctx === undefined || metrics === null) return;
+  const now = clock();
+  if (!metrics.due(now)) return;
+  metrics.begin(now);
   const queue = env.EVENTS;
   // The timer moves draining and sending past the return of the response.
   ctx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(() => metrics.flushWhileDue(queue, clock)));

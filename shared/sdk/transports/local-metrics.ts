@@ -39,7 +39,7 @@ export function localMetrics(options: LocalMetricsOptions): LocalMetrics {
 
   function flushIfDue(nowMs: number): void {
     if (!collector.due(nowMs)) return;
-    collector.begin();
+    collector.begin(nowMs);
     // The timer moves draining and sending past the answer, as in the evaluate Worker.
     const flushing = new Promise((resolve) => setTimeout(resolve, 0)).then(() => collector.flushWhileDue(queue, Date.now)).catch(lost);
     if (waitUntil) {
