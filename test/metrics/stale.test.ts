@@ -4,6 +4,7 @@ import type { Pool } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlagEvent } from '../../shared/events';
 import { isoWeekOf, scanStaleFlags, sendWeeklyDigest } from '../../workers/cron/stale';
+import { isStaleScanMinute, STALE_SCAN_MINUTE } from '../../workers/cron/pass';
 import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from '../cron/helpers';
 import { batch, DAY, deliver, HOUR, hourOf } from './helpers';
@@ -29,6 +30,12 @@ const marksAt = async (nowMs: number) => {
 };
 
 describe('stale scan', () => {
+  it('runs in one cron pass an hour (it reads every flag\'s counts), at minute STALE_SCAN_MINUTE', () => {
+    const hour = Date.parse('2026-12-01T09:00:00Z');
+    const minutes = Array.from({ length: 60 }, (_, m) => m).filter((m) => isStaleScanMinute(hour + m * 60_000 + 30_000));
+    expect(minutes).toEqual([STALE_SCAN_MINUTE]);
+  });
+
   it('marks a flag not evaluated for 30 days, and clears the mark once it is evaluated', async () => {
     const flag = await createFlag(h);
     expect((await marksAt(T0 + DAY)).marks.has(`${flag} unused`)).toBe(false);

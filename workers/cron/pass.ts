@@ -24,6 +24,13 @@ export interface PassCounts {
 
 const CRON_CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR } as const;
 
+/** The minute of each hour (UTC) whose pass scans for stale flags and sends the weekly digest; a failed scan waits an hour. */
+export const STALE_SCAN_MINUTE = 7;
+
+export function isStaleScanMinute(nowMs: number): boolean {
+  return new Date(nowMs).getUTCMinutes() === STALE_SCAN_MINUTE;
+}
+
 /** Delivery rows are kept this long for the status page. */
 const DELIVERY_RETENTION_MS = 7 * 24 * 3_600_000;
 
@@ -79,10 +86,13 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
   await step('metrics', async () => {
     counts.rolledUp = await rollUpMetrics(deps.pool, started);
   });
-  await step('stale', async () => {
-    const scan = await scanStaleFlags(deps.pool, started);
-    counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, started);
-  });
+  // Once an hour: the scan reads every flag's counts, which at scale costs too much for each minute.
+  if (isStaleScanMinute(started)) {
+    await step('stale', async () => {
+      const scan = await scanStaleFlags(deps.pool, started);
+      counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, started);
+    });
+  }
   await step('prune', async () => {
     await withRls(deps.pool, CRON_CONTEXT, (tx) =>
       tx.delete(webhookDeliveries).where(lt(webhookDeliveries.updatedAt, new Date(started - DELIVERY_RETENTION_MS))),
