@@ -110,6 +110,11 @@ describe('webhook routes', () => {
       ['https://[fe80::1]/x', 'must not point at a private, mapped or reserved IPv6 address'],
       ['https://metadata.google.internal/x', 'must not point at an internal host name'],
       ['https://printer.local/x', 'must not point at an internal host name'],
+      ['https://localhost./x', 'must not point at an internal host name'],
+      ['https://Metadata.Google.Internal./x', 'must not point at an internal host name'],
+      ['https://[fec0::1]/x', 'must not point at a private, mapped or reserved IPv6 address'],
+      ['https://[::a00:5]/x', 'must not point at a private, mapped or reserved IPv6 address'],
+      ['https://[2002:a00:5::]/x', 'must not point at a private, mapped or reserved IPv6 address'],
       ['https://token@hooks.example/x', 'must not contain credentials'],
       [`${receiverUrl.replace('http://', 'http://user:pass@')}/x`, 'must not contain credentials'],
     ] as const;

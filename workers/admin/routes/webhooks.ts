@@ -39,6 +39,7 @@ function inV4Range(octets: number[], [prefix, bits]: [number[], number]): boolea
  */
 function reservedHost(hostname: string): string | undefined {
   if (isLoopback(hostname)) return undefined;
+  const name = hostname.toLowerCase().replace(/\.+$/, ''); // `localhost.` and `foo.internal.` are the same hosts
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
   if (v4) {
     const octets = v4.slice(1).map(Number);
@@ -46,10 +47,12 @@ function reservedHost(hostname: string): string | undefined {
   }
   if (hostname.startsWith('[')) {
     const v6 = hostname.slice(1, -1).toLowerCase();
-    const reserved = v6 === '::' || /^f[c-d]/.test(v6) || /^fe[89ab]/.test(v6) || v6.startsWith('ff') || v6.startsWith('::ffff:') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:');
+    // unspecified and IPv4-compatible/mapped (::…), unique local (fc00::/7), link- and site-local
+    // (fe80::/10, fec0::/10), multicast, NAT64, documentation, 6to4 and Teredo (which embed IPv4)
+    const reserved = v6.startsWith('::') || /^f[c-d]/.test(v6) || /^fe[89a-f]/.test(v6) || v6.startsWith('ff') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:') || v6.startsWith('2002:') || v6.startsWith('2001:0:');
     return reserved ? 'a private, mapped or reserved IPv6 address' : undefined;
   }
-  return /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(hostname.toLowerCase()) ? 'an internal host name' : undefined;
+  return /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(name) ? 'an internal host name' : undefined;
 }
 
 const UrlSchema = z
