@@ -92,6 +92,19 @@ describe('webhook routes', () => {
     expect(JSON.stringify(audit)).not.toContain('whsec_');
   });
 
+  it('audit entries written before URLs were redacted show only the origin when read', async () => {
+    const target = crypto.randomUUID();
+    await h.sql(
+      `INSERT INTO cmis.feature_flag_values (org_id, level, target, old_value, new_value, actor, reason) VALUES ($1, 'webhook', $2, NULL, $3, 'token:old', 'before the fix')`,
+      [t.orgId, target, JSON.stringify({ url: 'https://hooks.slack.com/services/T0/B0/SECRETSECRET', kind: 'slack' })],
+    );
+    const res = await call(h, 'GET', `/api/audit?orgId=${t.orgId}&limit=100`, { token: t.viewer });
+    expect(res.status).toBe(200);
+    const entry = res.body.items.find((e: { target: string }) => e.target === target);
+    expect(entry.newValue).toEqual({ url: 'https://hooks.slack.com/…', kind: 'slack' });
+    expect(JSON.stringify(res.body)).not.toContain('SECRETSECRET');
+  });
+
   it('refuses plain http: beyond loopback and URLs with credentials, naming body.url', async () => {
     const refused = [
       ['http://hooks.example/x', 'must be https:'],

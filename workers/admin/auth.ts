@@ -13,7 +13,7 @@ export interface Caller {
   role: Role;
   /** The token's org; null for system admins and global evaluate keys. */
   orgId: string | null;
-  /** What audit rows record: `token:<name>`. */
+  /** What audit rows record: `token:<name>#<first 8 of its id>`, `token:bootstrap` for the bootstrap token. */
   actor: string;
 }
 

@@ -76,9 +76,22 @@ const UrlSchema = z
  */
 export async function shownUrl(raw: string): Promise<string> {
   const url = new URL(raw);
-  const rest = raw.slice(url.origin.length);
-  if (rest === '' || rest === '/') return url.origin + '/';
+  const rest = url.pathname + url.search;
+  if (rest === '/') return url.origin + '/';
   return `${url.origin}/… (sha256:${(await sha256Hex(rest)).slice(0, 12)})`;
+}
+
+const SHOWN_URL = /^https?:\/\/[^/]+\/(… \(sha256:[0-9a-f]{12}\))?$/;
+
+/**
+ * A webhook audit value as it may be shown to any reader: entries written before URLs were audited
+ * as `shownUrl` (they are immutable) get their URL cut to the origin when they are read.
+ */
+export function shownWebhookAuditValue(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || !('url' in value)) return value;
+  const url = (value as { url: unknown }).url;
+  if (typeof url !== 'string' || SHOWN_URL.test(url)) return value;
+  return { ...value, url: URL.canParse(url) ? `${new URL(url).origin}/…` : '…' };
 }
 
 const CreateBody = z.strictObject({
