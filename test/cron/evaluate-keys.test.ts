@@ -68,7 +68,7 @@ describe('evaluate keys are put back from Postgres', () => {
     expect(res.status).toBe(200);
     expect(res.body.publish).toBe('done');
     const live = await h.sql<{ n: number }>(`SELECT count(*)::int AS n FROM cmis.api_tokens WHERE role = 'evaluate' AND revoked_at IS NULL`);
-    expect(res.body.evaluateKeys).toEqual({ put: live[0]!.n, remaining: 0 });
+    expect(res.body.evaluateKeys).toEqual({ put: live[0]!.n, remaining: 0, deferred: 0 });
     expect(await recordOf(global)).toEqual(before.global);
     expect(await recordOf(scoped)).toEqual(before.scoped);
     expect(await h.kv.get(revoked.kvKey)).toBeNull();

@@ -18,8 +18,11 @@ import { PublishStateSchema, ReasonSchema } from '../schemas';
 
 const LayerStatusSchema = z.object({ layer: z.string(), dbVersion: z.int(), kvVersion: z.int() });
 
-/** Live evaluate keys whose KV record the republish put, those it left to the cron's read-back, and why. */
-const EvaluateKeysPutSchema = z.object({ put: z.int(), remaining: z.int(), error: z.string().optional() });
+/**
+ * Live evaluate keys whose KV record the republish put, those whose put failed (`remaining`, and
+ * why), and those beyond what one request puts (`deferred`); the cron's read-back checks the last two.
+ */
+const EvaluateKeysPutSchema = z.object({ put: z.int(), remaining: z.int(), deferred: z.int(), error: z.string().optional() });
 
 /** Evaluate keys put during the request (KV operations per invocation are capped); more are left to the cron's read-back. */
 const MAX_INLINE_KEYS = 3 * KEYS_PER_CHUNK;
@@ -43,11 +46,10 @@ async function republishEvaluateKeys(c: Context<AppEnv>): Promise<z.output<typeo
       errors.push(error instanceof Error ? error.message : String(error));
     }
   }
-  const remaining = ids.length - inline.length + failed;
-  if (errors.length > 0) console.warn(JSON.stringify({ at: 'republish', requestId: c.get('requestId'), evaluateKeys: { put, failed, error: errors[0] } }));
-  if (remaining === 0) return { put, remaining };
-  const why = errors.length > 0 ? `${failed} could not be put (${errors[0]})` : `more than ${MAX_INLINE_KEYS} live keys`;
-  return { put, remaining, error: `${why}; the cron's read-back puts the rest back` };
+  const deferred = ids.length - inline.length;
+  if (errors.length === 0) return { put, remaining: 0, deferred };
+  console.warn(JSON.stringify({ at: 'republish', requestId: c.get('requestId'), evaluateKeys: { put, failed, error: errors[0] } }));
+  return { put, remaining: failed, deferred, error: `${failed} could not be put (${errors[0]}); the cron's read-back puts them back` };
 }
 
 const PublishResultSchema = z
