@@ -196,8 +196,9 @@ async function noteContention(pool: Pool, id: string, now: Date, reason: string)
  * error in that same transaction, and the next schedule goes on. A failed ramp step pauses its ramp.
  * Steps of paused ramps wait. A transaction that fails as a whole (a lost connection), or a change
  * that fails only because of other transactions (a deadlock, a lock timeout) within
- * CONTENTION_RETRY_MS of the first such failure, leaves its row pending and the pass goes on. Afterwards the touched layers are published (a failed
- * publish is left to the reconciler) and notifications enqueued.
+ * CONTENTION_RETRY_MS of the first such failure, leaves its row pending and the pass goes on.
+ * Afterwards the touched layers are published (a failed publish is left to the reconciler) and
+ * notifications enqueued.
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
   const now = new Date(nowMs);
