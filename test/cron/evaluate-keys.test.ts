@@ -8,7 +8,8 @@ import { evaluateKeyKey, EvaluateKeyRecordSchema } from '../../shared/snapshot';
 import { putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
 import { withRls } from '../../shared/db';
 import { runPass } from '../../workers/cron/pass';
-import { VERIFY_SETTLE_MS, verifyEvaluateKeys } from '../../workers/cron/reconcile';
+import { verifyEvaluateKeys } from '../../workers/cron/evaluate-keys';
+import { VERIFY_SETTLE_MS } from '../../workers/cron/reconcile';
 import { call, unique } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from './helpers';
 

@@ -4,7 +4,8 @@ import { createPool, cronRuns, webhookDeliveries, withRls } from '../../shared/d
 import type { EventQueue } from '../../shared/events';
 import type { CronEnv } from './env';
 import { rollUpMetrics } from './metrics';
-import { reconcileLayers, verifyEvaluateKeys, verifyLayers, type KeyStore } from './reconcile';
+import { verifyEvaluateKeys, type KeyStore } from './evaluate-keys';
+import { reconcileLayers, verifyLayers } from './reconcile';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
 

@@ -1,7 +1,6 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, desc, eq, gt, lt, ne, sql } from 'drizzle-orm';
-import { apiTokens, snapshotVersions, withRls } from '../../shared/db';
-import { evaluateKeyColumns, evaluateKeyEntry, liveEvaluateKeys, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
+import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
+import { snapshotVersions, withRls } from '../../shared/db';
 import { layerKey, type LayerName } from '../../shared/snapshot';
 import type { LayerSource } from '../../shared/snapshot/cache';
 import { LAYERS_PER_CHUNK, publishLayersBulk } from '../../shared/snapshot/bulk';
@@ -19,7 +18,7 @@ export interface ReconcileOutcome {
   outcomes: PublishOutcome[];
 }
 
-const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'reconcile' } as const;
+export const RECONCILE_CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'reconcile' } as const;
 
 /**
  * Republishes layers whose KV copy is behind Postgres (`kv_version < db_version`): a failed put during
@@ -29,7 +28,7 @@ const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR, reason: 'recon
  */
 export async function reconcileLayers(pool: Pool, kv: LayerStore, nowMs: number, limit = RECONCILE_LAYERS_PER_PASS): Promise<ReconcileOutcome> {
   const behind = lt(snapshotVersions.kvVersion, snapshotVersions.dbVersion);
-  const { stale, total } = await withRls(pool, CONTEXT, async (tx) => {
+  const { stale, total } = await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
     const [rows, [count]] = await Promise.all([
       tx
         .select({ layer: snapshotVersions.layer })
@@ -45,7 +44,7 @@ export async function reconcileLayers(pool: Pool, kv: LayerStore, nowMs: number,
   for (let i = 0; i < stale.length; i += LAYERS_PER_CHUNK) {
     const chunk = stale.slice(i, i + LAYERS_PER_CHUNK);
     try {
-      outcomes.push(...(await withRls(pool, CONTEXT, (tx) => publishLayersBulk(tx, kv, chunk, nowMs))));
+      outcomes.push(...(await withRls(pool, RECONCILE_CONTEXT, (tx) => publishLayersBulk(tx, kv, chunk, nowMs))));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       outcomes.push(...chunk.map((layer) => ({ layer, version: 0, ok: false, error: message })));
@@ -83,7 +82,7 @@ function versionOf(text: string | null): number | null {
  * them when they are at most `limit`, else `limit` rows from an offset that moves on by `limit` every
  * minute, wrapping round the end of the list so the window always holds `limit` rows.
  */
-async function rotatingWindow<T>(total: number, limit: number, nowMs: number, read: (rows: number, offset: number) => Promise<T[]>): Promise<T[]> {
+export async function rotatingWindow<T>(total: number, limit: number, nowMs: number, read: (rows: number, offset: number) => Promise<T[]>): Promise<T[]> {
   if (total === 0) return [];
   if (total <= limit) return read(limit, 0);
   const start = (Math.floor(nowMs / 60_000) * limit) % total;
@@ -105,7 +104,7 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
   const settled = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion), lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
   const settledOrgs = and(settled, ne(snapshotVersions.layer, 'global'));
   const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
-  const candidates = await withRls(pool, CONTEXT, async (tx) => {
+  const candidates = await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
     const [global, [count]] = await Promise.all([
       tx.select(columns).from(snapshotVersions).where(and(settled, eq(snapshotVersions.layer, 'global'))),
       tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(settledOrgs),
@@ -129,7 +128,7 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
     }),
   );
   if (drifted.length > 0) {
-    await withRls(pool, CONTEXT, async (tx) => {
+    await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
       // Only where kv_version is still what was checked: a publish since then has put a newer copy.
       for (const { layer, kvVersion, why } of drifted) {
         await tx
@@ -141,71 +140,4 @@ export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, l
     console.warn(JSON.stringify({ at: 'cron.verify', drifted: drifted.map(({ layer, why }) => ({ layer, why })) }));
   }
   return { checked: candidates.length, drifted: drifted.map((d) => d.layer) };
-}
-
-/** Evaluate keys one pass reads back besides the layers (at most KEYS_PER_CHUNK). */
-export const VERIFY_KEYS_PER_PASS = 50;
-
-/** How far back the read-back looks for revoked keys whose record a late put may have brought back. */
-export const REVOKED_LOOKBACK_MS = 24 * 3_600_000;
-
-/** What stores evaluate-key records: put, read and delete (a Workers KV binding). */
-export type KeyStore = LayerStore & LayerSource & { delete(key: string): Promise<void> };
-
-export interface KeyVerifyOutcome {
-  checked: number;
-  /** Live keys whose KV record was missing or different, put back from Postgres. */
-  restored: number;
-  /** Revoked keys whose KV record was still there, deleted. */
-  removed: number;
-}
-
-/**
- * Reads back the KV record of evaluate keys, live and revoked, and makes KV agree with Postgres:
- * - a live key's record missing or different is put back (KV lost or recreated; a revocation whose
- *   COMMIT failed after it had deleted the record, which leaves the key live in Postgres and refused
- *   by the evaluate Worker); the put re-checks the key under a row lock, so a key revoked meanwhile
- *   is not put back (putEvaluateKeys);
- * - a revoked key's record still there is deleted (a put that outlived its row lock, as when a
- *   Worker was stopped in the middle of one), so a revoked key cannot stay usable. Such a put
- *   lands within a request's lifetime, so only keys revoked in the last REVOKED_LOOKBACK_MS are read
- *   (up to `limit`), and not those revoked within VERIFY_SETTLE_MS (their delete may not be
- *   visible everywhere yet).
- * Live keys: all of them when they are at most `limit`, else a window moving on every minute, as for
- * layers; keys created within VERIFY_SETTLE_MS are skipped (their put may not be visible yet).
- */
-export async function verifyEvaluateKeys(pool: Pool, kv: KeyStore, nowMs: number, limit = VERIFY_KEYS_PER_PASS): Promise<KeyVerifyOutcome> {
-  const settleBefore = new Date(nowMs - VERIFY_SETTLE_MS);
-  const live = and(liveEvaluateKeys, lt(apiTokens.createdAt, settleBefore));
-  const recentlyRevoked = and(eq(apiTokens.role, 'evaluate'), gt(apiTokens.revokedAt, new Date(nowMs - REVOKED_LOOKBACK_MS)), lt(apiTokens.revokedAt, settleBefore));
-  const columns = { ...evaluateKeyColumns, revokedAt: apiTokens.revokedAt };
-  const candidates = await withRls(pool, CONTEXT, async (tx) => {
-    const [[count], revoked] = await Promise.all([
-      tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(live),
-      tx.select(columns).from(apiTokens).where(recentlyRevoked).orderBy(desc(apiTokens.revokedAt)).limit(limit),
-    ]);
-    const keys = (rows: number, offset: number) => tx.select(columns).from(apiTokens).where(live).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
-    return [...(await rotatingWindow(count?.n ?? 0, limit, nowMs, keys)), ...revoked];
-  });
-  const missing: string[] = [];
-  let removed = 0;
-  await Promise.all(
-    candidates.map(async (row) => {
-      const { kvKey, text } = evaluateKeyEntry(row);
-      try {
-        const found = await kv.get(kvKey, 'text');
-        if (row.revokedAt === null) {
-          if (found !== text) missing.push(row.id);
-        } else if (found !== null) {
-          await kv.delete(kvKey);
-          removed += 1;
-        }
-      } catch {
-        // KV failing right now says nothing about the record; the next pass reads it again
-      }
-    }),
-  );
-  const restored = missing.length === 0 ? 0 : (await withRls(pool, CONTEXT, (tx) => putEvaluateKeys(tx, kv, missing))).put;
-  if (restored + removed > 0) console.warn(JSON.stringify({ at: 'cron.verify', evaluateKeys: { restored, removed } }));
-  return { checked: candidates.length, restored, removed };
 }
