@@ -94,10 +94,18 @@ describe('metrics consumer', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const flag = await createFlag(h);
     const hour = hourOf(Date.now());
-    const [message] = await deliver(pool, batch([[flag, 'o'.repeat(129), 'true', 'STATIC', hour, 2], [flag, 'o', 'true', 'STATIC', hour, 3]]));
+    const [message] = await deliver(
+      pool,
+      batch([
+        [flag, 'o'.repeat(129), 'true', 'STATIC', hour, 2],
+        [flag, 'o\u0000', 'true', 'STATIC', hour, 2],
+        [flag, 'o', 'true', 'STATIC', 9e15 - (9e15 % HOUR), 2],
+        [flag, 'o', 'true', 'STATIC', hour, 3],
+      ]),
+    );
     expect([message!.acked, message!.retried]).toEqual([1, 0]);
     expect((await hourlyOf(flag)).map((r) => Number(r.count))).toEqual([3]); // before: 0 of 2 counts added
-    expect(warn.mock.calls.some(([line]) => String(line).includes('"droppedCounts":1'))).toBe(true);
+    expect(warn.mock.calls.some(([line]) => String(line).includes('"droppedCounts":3'))).toBe(true);
     warn.mockRestore();
   });
 
@@ -166,11 +174,9 @@ describe('retention', () => {
     const flag = await createFlag(h);
     const now = Date.now();
     await deliver(pool, batch([[flag, 'o', 'true', 'STATIC', hourOf(now), 4]]));
-    const digestsBefore = await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests`);
     await runPass({ pool, kv: h.kv }, now + 120 * DAY);
     expect((await hourlyOf(flag)).map((r) => Number(r.count))).toEqual([4]); // before: rolled into daily rows
     expect(await h.sql(`SELECT count(*)::int AS n FROM cmis.metrics_batches`)).not.toEqual([{ n: 0 }]); // before: every batch id forgotten
-    expect(await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests WHERE week > (now() + interval '30 days')::date`)).toEqual([{ n: 0 }]);
-    expect((await h.sql(`SELECT count(*)::int AS n FROM cmis.stale_digests`))[0]!.n - digestsBefore[0]!.n).toBeLessThanOrEqual(1);
+    // (the stale scan and digest run at one minute of each hour, on the real clock: see stale.test.ts)
   });
 });

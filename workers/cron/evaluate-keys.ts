@@ -1,5 +1,5 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, sql, type SQL } from 'drizzle-orm';
 import { apiTokens, withRls } from '../../shared/db';
 import type { LayerSource } from '../../shared/snapshot/cache';
 import { evaluateKeyColumns, evaluateKeyEntry, liveEvaluateKeys, putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
@@ -32,8 +32,8 @@ export interface KeyVerifyOutcome {
  * - a revoked key's record still there is deleted (a put that outlived its row lock, as when a
  *   Worker was stopped in the middle of one), so a revoked key cannot stay usable. Such a put
  *   lands within a request's lifetime, so only keys revoked in the last REVOKED_LOOKBACK_MS are read
- *   (up to `limit`), and not those revoked within VERIFY_SETTLE_MS (their delete may not be
- *   visible everywhere yet).
+ *   (a window of `limit` moving on every minute, like the live keys'), and not those revoked within
+ *   VERIFY_SETTLE_MS (their delete may not be visible everywhere yet).
  * Live keys: all of them when they are at most `limit`, else a window moving on every minute, as for
  * layers; keys created within VERIFY_SETTLE_MS are skipped (their put may not be visible yet).
  */
@@ -43,12 +43,15 @@ export async function verifyEvaluateKeys(pool: Pool, kv: KeyStore, nowMs: number
   const recentlyRevoked = and(eq(apiTokens.role, 'evaluate'), gt(apiTokens.revokedAt, new Date(nowMs - REVOKED_LOOKBACK_MS)), lt(apiTokens.revokedAt, settleBefore));
   const columns = { ...evaluateKeyColumns, revokedAt: apiTokens.revokedAt };
   const candidates = await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
-    const [[count], revoked] = await Promise.all([
+    const [[liveCount], [revokedCount]] = await Promise.all([
       tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(live),
-      tx.select(columns).from(apiTokens).where(recentlyRevoked).orderBy(desc(apiTokens.revokedAt)).limit(limit),
+      tx.select({ n: sql<number>`count(*)::int` }).from(apiTokens).where(recentlyRevoked),
     ]);
-    const keys = (rows: number, offset: number) => tx.select(columns).from(apiTokens).where(live).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
-    return [...(await rotatingWindow(count?.n ?? 0, limit, nowMs, keys)), ...revoked];
+    const among = (where: SQL | undefined) => (rows: number, offset: number) => tx.select(columns).from(apiTokens).where(where).orderBy(asc(apiTokens.id)).limit(rows).offset(offset);
+    return [
+      ...(await rotatingWindow(liveCount?.n ?? 0, limit, nowMs, among(live))),
+      ...(await rotatingWindow(revokedCount?.n ?? 0, limit, nowMs, among(recentlyRevoked))),
+    ];
   });
   const missing: string[] = [];
   let removed = 0;

@@ -18,12 +18,16 @@ export const BATCH_ID_RETENTION_DAYS = 14;
 /** Rows per INSERT statement (6 parameters each, well under Postgres' 65535). */
 const ROWS_PER_STATEMENT = 500;
 
+/** Text Postgres can store (no NUL). */
+const StoredText = z.string().refine((text) => !text.includes('\u0000'), 'contains NUL');
+
 const CountSchema = z.tuple([
-  z.string().min(1).max(128),
-  z.string().max(128),
-  z.string().max(1024),
-  z.string().min(1).max(32),
-  z.number().int().refine((hour) => hour % HOUR_MS === 0, 'not the start of an hour'),
+  StoredText.pipe(z.string().min(1).max(128)),
+  StoredText.pipe(z.string().max(128)),
+  StoredText.pipe(z.string().max(1024)),
+  StoredText.pipe(z.string().min(1).max(32)),
+  // an hour start within 1970…9999 (what a Date and a timestamptz both hold)
+  z.number().int().min(0).max(253_402_297_200_000).refine((hour) => hour % HOUR_MS === 0, 'not the start of an hour'),
   z.number().int().positive(),
 ]);
 

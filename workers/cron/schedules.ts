@@ -96,7 +96,7 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
     try {
       const layer = await applyScheduledChange(tx, row);
       await client.query('RELEASE SAVEPOINT apply_schedule');
-      await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null }).where(eq(flagSchedules.id, row.id));
+      await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null, contendedSince: null }).where(eq(flagSchedules.id, row.id));
       layers.push(layer);
       events.push({
         event: row.rampId ? 'rollout.step' : 'schedule.applied',

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { featureFlagValues, type Db } from '../../../shared/db';
 import { layerOf } from '../../../shared/snapshot/publish';
@@ -90,16 +90,6 @@ export function auditView(row: AuditRow) {
   };
 }
 
-/**
- * `?actor=`: the actor as written, and for a token named without its id (`token:ops`) also every
- * `token:ops#<id>`: actors carry the token id since names may repeat, and a name still finds them.
- */
-function actorIs(actor: string): SQL {
-  const exact = eq(featureFlagValues.actor, actor);
-  if (!actor.startsWith('token:') || actor.includes('#')) return exact;
-  return or(exact, sql`left(${featureFlagValues.actor}, ${actor.length + 1}) = ${`${actor}#`}`)!;
-}
-
 const dateOrNull = (v: unknown): Date | null => (typeof v === 'string' ? new Date(v) : null);
 
 /** Maps the audited definition (API names, see 0003) back onto system-row columns. */
@@ -172,7 +162,7 @@ const listAudit = defineRoute({
     const filters: (SQL | undefined)[] = [
       query.flag === undefined ? undefined : eq(t.featureKey, query.flag),
       query.orgId === undefined ? undefined : eq(t.orgId, query.orgId),
-      query.actor === undefined ? undefined : actorIs(query.actor),
+      query.actor === undefined ? undefined : eq(t.actor, query.actor),
       query.level === undefined ? undefined : eq(t.level, query.level),
       query.since === undefined ? undefined : gte(t.at, new Date(query.since)),
       query.until === undefined ? undefined : lte(t.at, new Date(query.until)),

@@ -111,7 +111,7 @@ const republish = defineRoute({
     const { outcomes, deferred, via } = republished;
     // Evaluate keys too: a rebuilt namespace without them would refuse every app.
     const evaluateKeys = await republishEvaluateKeys(c);
-    const state = evaluateKeys.remaining === 0 ? republished.state : 'pending';
+    const state = evaluateKeys.remaining === 0 && evaluateKeys.deferred === 0 ? republished.state : 'pending';
     c.header('X-Publish', state);
     if (deferred.length === 0) return c.json({ publish: state, layers: outcomes, evaluateKeys });
     return c.json({ publish: 'pending', layers: outcomes.length + deferred.length, inline: outcomes.length, queued: deferred.length, via, evaluateKeys }, 202);

@@ -205,7 +205,7 @@ function rampAction(action: RampAction) {
             const pausedFor = Math.max(0, now.getTime() - (ramp.pausedAt?.getTime() ?? now.getTime()));
             await tx
               .update(flagSchedules)
-              .set({ at: sql`${flagSchedules.at} + make_interval(secs => ${pausedFor / 1000})` })
+              .set({ at: sql`${flagSchedules.at} + make_interval(secs => ${pausedFor / 1000})`, contendedSince: null })
               .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'pending')));
             // A step whose failure paused the ramp is tried again, due now (it was due when it failed, so
             // it stays before the shifted later steps): resuming after fixing the cause carries on from

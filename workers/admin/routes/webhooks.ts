@@ -49,7 +49,7 @@ function reservedHost(hostname: string): string | undefined {
     const v6 = hostname.slice(1, -1).toLowerCase();
     // unspecified and IPv4-compatible/mapped (::…), unique local (fc00::/7), link- and site-local
     // (fe80::/10, fec0::/10), multicast, NAT64, documentation, 6to4 and Teredo (which embed IPv4)
-    const reserved = v6.startsWith('::') || /^f[c-d]/.test(v6) || /^fe[89a-f]/.test(v6) || v6.startsWith('ff') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:') || v6.startsWith('2002:') || v6.startsWith('2001:0:');
+    const reserved = v6.startsWith('::') || /^f[c-d]/.test(v6) || /^fe[89a-f]/.test(v6) || v6.startsWith('ff') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:') || v6.startsWith('2002:') || v6.startsWith('2001:0:') || v6.startsWith('2001::');
     return reserved ? 'a private, mapped or reserved IPv6 address' : undefined;
   }
   return /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(name) ? 'an internal host name' : undefined;
