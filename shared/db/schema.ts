@@ -259,6 +259,16 @@ export const staleDigests = cmis.table('stale_digests', {
   marks: integer('marks').notNull().default(0),
 });
 
+/**
+ * Dashboard sessions ended by signing out, until they would have expired (0007). Only the SECURITY
+ * DEFINER functions cmis.end_session and cmis.session_ended touch it; declared here so that this
+ * file stays the whole schema.
+ */
+export const endedSessions = cmis.table('ended_sessions', {
+  sid: text('sid').primaryKey(),
+  expiresAt: timestamptz('expires_at').notNull(),
+});
+
 export const schema = {
   featureFlags,
   featureFlagOverrides,
@@ -276,4 +286,5 @@ export const schema = {
   flagMetricsDaily,
   staleMarks,
   staleDigests,
+  endedSessions,
 };

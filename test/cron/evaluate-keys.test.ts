@@ -171,7 +171,7 @@ describe('evaluate keys are put back from Postgres', () => {
   });
 });
 
-describe.skipIf(process.env.DATABASE_URL === undefined)('a restore racing a revocation (real Postgres)', () => {
+describe.skipIf(!process.env.DATABASE_URL)('a restore racing a revocation (real Postgres)', () => {
   it('the revocation that commits while a restore waits for its row lock stays revoked', async () => {
     const key = await mintKey();
     await h.kv.delete(key.kvKey);

@@ -51,7 +51,7 @@ function slowAfterClaim(pool: Pool, ms: number) {
   return { pool: wrapped, claimed };
 }
 
-describe.skipIf(process.env.DATABASE_URL === undefined)('overlapping passes (real Postgres)', () => {
+describe.skipIf(!process.env.DATABASE_URL)('overlapping passes (real Postgres)', () => {
   it('two overlapping passes apply the ramp steps in order (the ramp ends at its last step)', async () => {
     const key = await createFlag(h);
     const start = window();
