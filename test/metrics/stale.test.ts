@@ -36,8 +36,15 @@ describe('stale scan', () => {
     expect(minutes).toEqual([STALE_SCAN_MINUTE]);
   });
 
+  it('marks nothing unused while no evaluation at all is counted (counting looks off)', async () => {
+    const flag = await createFlag(h);
+    expect((await marksAt(T0 + 31 * DAY)).marks.has(`${flag} unused`)).toBe(false); // before: every flag
+  });
+
   it('marks a flag not evaluated for 30 days, and clears the mark once it is evaluated', async () => {
     const flag = await createFlag(h);
+    const busy = await createFlag(h); // another flag is evaluated: counting is on
+    await deliver(pool, batch([[busy, 'o', 'true', 'STATIC', hourOf(T0 + 30 * DAY), 1], [busy, 'o', 'true', 'STATIC', hourOf(T0 + 61 * DAY), 1]]));
     expect((await marksAt(T0 + DAY)).marks.has(`${flag} unused`)).toBe(false);
     const later = await marksAt(T0 + 31 * DAY);
     expect(later.marks.has(`${flag} unused`)).toBe(true);
@@ -90,6 +97,8 @@ describe('stale scan', () => {
     const atDay3 = await marksAt(T0 + 3 * DAY);
     expect(atDay3.marks.has(`${flag} override ${t.orgId}/u-exp`)).toBe(true);
     expect(atDay3.marks.has(`${flag} override ${t.orgId}/u-old`)).toBe(false);
+    const busy = await createFlag(h); // counting is on at day 91
+    await deliver(pool, batch([[busy, 'o', 'true', 'STATIC', hourOf(T0 + 90 * DAY), 1]]));
     expect((await marksAt(T0 + 91 * DAY)).marks.has(`${flag} override ${t.orgId}/u-old`)).toBe(true);
 
     const own = await call(h, 'GET', `/api/stale?flag=${flag}`, { token: t.viewer });

@@ -90,10 +90,13 @@ export async function findStale(pool: Pool, nowMs: number, options: StaleOptions
     );
 
     const marks: StaleMark[] = [];
+    // "Unused" needs evidence that evaluations are counted at all: with no count for any flag in the
+    // window (METRICS=off, no queue, SDKs counting nothing), every flag would look unused.
+    const counting = flags.rows.some((f) => f.last_at !== null && iso(f.last_at)! > unusedSince);
     for (const f of flags.rows) {
       const mark = (kind: StaleKind, detail: Record<string, unknown>) => marks.push({ flag: f.key, kind, target: '', orgId: null, detail });
       const lastAt = iso(f.last_at);
-      if ((lastAt ?? iso(f.created_at)!) <= unusedSince) mark('unused', { lastEvaluatedAt: lastAt, days: options.unusedDays });
+      if (counting && (lastAt ?? iso(f.created_at)!) <= unusedSince) mark('unused', { lastEvaluatedAt: lastAt, days: options.unusedDays });
       // one value over the whole window: the flag existed and was evaluated since the window began
       const firstAt = iso(f.first_at);
       if (
