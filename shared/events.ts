@@ -31,6 +31,8 @@ export interface FlagEvent {
 
 export interface NotificationMessage {
   type: 'notification';
+  /** Fans out once per webhook however often the queue delivers the message (0009); absent in older messages. */
+  id?: string;
   event: FlagEvent;
 }
 
@@ -93,6 +95,6 @@ export async function enqueueMessages(queue: EventQueue | undefined, messages: r
 export function enqueueEvents(queue: EventQueue | undefined, events: readonly FlagEvent[]): Promise<number> {
   return enqueueMessages(
     queue,
-    events.map((event): NotificationMessage => ({ type: 'notification', event })),
+    events.map((event): NotificationMessage => ({ type: 'notification', id: crypto.randomUUID(), event })),
   );
 }

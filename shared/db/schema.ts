@@ -211,6 +211,8 @@ export type DeliveryState = 'pending' | 'delivered' | 'failed';
 export const webhookDeliveries = cmis.table('webhook_deliveries', {
   id: uuid('id').primaryKey().defaultRandom(),
   webhookId: uuid('webhook_id').notNull(),
+  /** The notification message this delivery came from (0009): unique per webhook. */
+  notificationId: uuid('notification_id'),
   orgId: text('org_id'),
   event: text('event').notNull(),
   state: text('state').$type<DeliveryState>().notNull().default('pending'),

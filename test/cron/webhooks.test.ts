@@ -162,7 +162,7 @@ describe('delivery', () => {
     const write = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { env, token: t.orgAdmin, body: { value: true }, headers: { 'X-Change-Reason': 'pilot' } });
     expect(write.status).toBe(200);
     expect(events.sent).toEqual([
-      { type: 'notification', event: expect.objectContaining({ event: 'flag.changed', flag: key, orgId: t.orgId, actor: expect.stringMatching(/^token:/) }) },
+      { type: 'notification', id: expect.any(String), event: expect.objectContaining({ event: 'flag.changed', flag: key, orgId: t.orgId, actor: expect.stringMatching(/^token:/) }) },
     ]);
 
     // fan-out: one delivery message per matching webhook
@@ -171,6 +171,12 @@ describe('delivery', () => {
     await consume([fan], deliveries);
     expect(fan.ack).toHaveBeenCalled();
     expect(deliveries.sent.map((m) => (m as { webhookId: string }).webhookId).sort()).toEqual([generic.id, slack.id, failing.id].sort());
+    // the queue delivers the same notification again (its acknowledgement was lost): nothing more goes out
+    const again = messageOf(events.sent[0], 2);
+    const more = memoryQueue();
+    await consume([again], more);
+    expect(again.ack).toHaveBeenCalled();
+    expect(more.sent).toEqual([]); // before: a second delivery per webhook
 
     received.length = 0;
     const attempts = deliveries.sent.map((body) => messageOf(body));

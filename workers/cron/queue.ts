@@ -26,7 +26,7 @@ const FlagEventSchema = z.object({
   summary: z.string(),
   details: z.record(z.string(), z.unknown()).optional(),
 });
-const NotificationMessageSchema = z.object({ type: z.literal('notification'), event: FlagEventSchema });
+const NotificationMessageSchema = z.object({ type: z.literal('notification'), id: z.uuid().optional(), event: FlagEventSchema });
 const WebhookDeliveryMessageSchema = z.object({ type: z.literal('webhook.delivery'), deliveryId: z.uuid(), webhookId: z.uuid(), event: FlagEventSchema });
 
 /** The message as `schema` reads it, or undefined after acknowledging and logging a malformed one. */
@@ -62,7 +62,7 @@ export interface QueueDeps {
  * commit fails after sending, the messages find no row and `deliver` drops them unsent.
  * Without a queue binding the deliveries are attempted inline, once.
  */
-async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
+async function fanOut(deps: QueueDeps, event: FlagEvent, notificationId: string | undefined): Promise<number> {
   const deliveries = await withRls(deps.pool, CONTEXT, async (tx) => {
     const targets = await tx
       .select()
@@ -74,9 +74,11 @@ async function fanOut(deps: QueueDeps, event: FlagEvent): Promise<number> {
         ),
       );
     if (targets.length === 0) return [];
+    // A notification delivered twice finds its rows from the first time: only new rows are sent.
     const rows = await tx
       .insert(webhookDeliveries)
-      .values(targets.map((t) => ({ webhookId: t.id, orgId: t.orgId, event: event.event })))
+      .values(targets.map((t) => ({ webhookId: t.id, orgId: t.orgId, event: event.event, notificationId })))
+      .onConflictDoNothing()
       .returning({ id: webhookDeliveries.id, webhookId: webhookDeliveries.webhookId });
     const messages = rows.map((r): WebhookDeliveryMessage => ({ type: 'webhook.delivery', deliveryId: r.id, webhookId: r.webhookId, event }));
     if (deps.queue) {
@@ -148,7 +150,7 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
         case 'notification': {
           const notification = readOrDrop(message, NotificationMessageSchema);
           if (notification === undefined) break;
-          await fanOut(deps, notification.event);
+          await fanOut(deps, notification.event, notification.id);
           message.ack();
           break;
         }
