@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createFlag, mintRoleTokens, sql, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { adminTestFile, call, createFlag, sql, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 interface AuditRow {
   feature_key: string | null;

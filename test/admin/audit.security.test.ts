@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createFlag, mintRoleTokens, startHarness, type Harness, type RoleTokens } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { adminTestFile, call, createFlag } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 describe('audit: errors and security', () => {
   it('an org sees its own entries and the system history, never another org', async () => {

@@ -1,17 +1,9 @@
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { featureFlags } from '../../shared/db';
-import { asContext, call, createFlag, mintRoleTokens, sql, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { adminTestFile, asContext, call, createFlag, sql, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 describe('flags: security', () => {
   it('org admins and viewers read flags but change no system row', async () => {

@@ -2,7 +2,7 @@
 // Miniflare's KV, called through `app.request()`.
 import { randomUUID } from 'node:crypto';
 import { Miniflare, convertV4MiniflareOptions } from 'miniflare';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
 import { withRls, type RlsContext } from '../../shared/db/rls';
@@ -135,6 +135,16 @@ export async function mintRoleTokens(h: Harness): Promise<RoleTokens> {
     viewer: await mint('viewer', orgId),
     evaluate: await mint('evaluate', orgId),
   };
+}
+
+/**
+ * The usual start of an admin test file, at its top level: `const { h, t } = await adminTestFile();`
+ * gives the file one harness and one set of role tokens, and closes the harness after its tests.
+ */
+export async function adminTestFile(): Promise<{ h: Harness; t: RoleTokens }> {
+  const h = await startHarness();
+  afterAll(() => h.close());
+  return { h, t: await mintRoleTokens(h) };
 }
 
 /** Creates a flag as system admin and returns its key. */

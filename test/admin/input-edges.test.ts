@@ -1,19 +1,11 @@
 // Inputs at the edges of what Postgres, JS dates and the snapshot schema hold, and writes that change
 // nothing: each once answered 500, published nothing more, or wrote an empty audit row (found by a
 // review; every case failed before its fix).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../workers/admin/schemas';
-import { call, createFlag, mintRoleTokens, sql, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { adminTestFile, call, createFlag, sql, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 const auditRows = async (key: string) =>
   Number((await sql<{ n: string }>('select count(*)::text n from cmis.feature_flag_values where feature_key = $1', [key]))[0]!.n);
 

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createFlag, mintRoleTokens, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { adminTestFile, call, createFlag, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 const orgLayer = async (orgId: string) => JSON.parse((await h.kv.get(`snap:v1:org:${orgId}`)) ?? 'null');
 

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { featureFlags } from '../../shared/db';
-import { asContext, call, createFlag, mintRoleTokens, sql, startHarness, type Harness, type RoleTokens } from './helpers';
+import { adminTestFile, asContext, call, createFlag, sql } from './helpers';
 
 // The app's org check is bypassed for the "RLS alone" cases: only the database stands in the way.
 const bypass = vi.hoisted(() => ({ on: false }));
@@ -9,15 +9,7 @@ vi.mock(import('../../workers/admin/auth'), async (original) => {
   return { ...real, assertOrgAccess: (...args: Parameters<typeof real.assertOrgAccess>) => (bypass.on ? undefined : real.assertOrgAccess(...args)) };
 });
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 describe('orgs: security', () => {
   it('the app refuses another org: read and write → 403', async () => {

@@ -1,15 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, createFlag, failingKv, mintRoleTokens, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { adminTestFile, call, createFlag, failingKv, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 const layerRow = async (layer: string) =>
   (await call(h, 'GET', '/api/status')).body.layers.find((l: { layer: string }) => l.layer === layer);

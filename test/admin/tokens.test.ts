@@ -1,16 +1,8 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, failingKv, mintRoleTokens, sql, startHarness, unique, type Harness, type RoleTokens } from './helpers';
+import { describe, expect, it } from 'vitest';
+import { adminTestFile, call, failingKv, sql, unique } from './helpers';
 
-let h: Harness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await adminTestFile();
 
 const sha256hex = (token: string) => createHash('sha256').update(token).digest('hex');
 
