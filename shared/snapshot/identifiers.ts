@@ -28,3 +28,10 @@ export const PercentageSchema = z
   .min(0)
   .max(100)
   .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, 'at most two decimals');
+
+/**
+ * Instants every part of the system can hold, as epoch ms: from 1970 (snapshot layers carry
+ * non-negative epoch ms) to the end of 9999 (JS dates, ISO strings and Postgres timestamptz).
+ */
+export const MIN_INSTANT_MS = 0;
+export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../shared/config';
 import { validationError } from './route';
 import { FlagKeySchema, OrgIdSchema, PercentageSchema, UserIdSchema } from '../../shared/snapshot';
+import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../../shared/snapshot/identifiers';
 
 /** Zod pieces that several route groups share; each route's own shapes live beside its handler. */
 
@@ -12,9 +13,6 @@ export const PlatformParamSchema = z.enum(PLATFORMS, { error: `platform must be 
 export const FlagTypeSchema = z.enum(['boolean', 'string', 'number', 'json']);
 
 export const JsonValueSchema = z.json();
-
-const MIN_INSTANT_MS = 0; // 1970-01-01T00:00:00Z: snapshot layers carry instants as non-negative epoch ms
-const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** ISO 8601 instant with Z or an offset, from 1970 to 9999 (what Postgres, JS dates and the snapshot all hold). */
 export const InstantSchema = z.iso

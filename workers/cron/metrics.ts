@@ -3,6 +3,7 @@ import { lt } from 'drizzle-orm';
 import { z } from 'zod';
 import { metricsBatches, withRls } from '../../shared/db';
 import type { MetricsCount, MetricsMessage } from '../../shared/events';
+import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../../shared/snapshot/identifiers';
 import { CRON_ACTOR } from './schedules';
 
 const CONTEXT = { orgId: null, role: 'system', actor: CRON_ACTOR } as const;
@@ -27,7 +28,7 @@ const CountSchema = z.tuple([
   StoredText.pipe(z.string().max(1024)),
   StoredText.pipe(z.string().min(1).max(32)),
   // an hour start within 1970…9999 (what a Date and a timestamptz both hold)
-  z.number().int().min(0).max(253_402_297_200_000).refine((hour) => hour % HOUR_MS === 0, 'not the start of an hour'),
+  z.number().int().min(MIN_INSTANT_MS).max(MAX_INSTANT_MS).refine((hour) => hour % HOUR_MS === 0, 'not the start of an hour'),
   z.number().int().positive(),
 ]);
 

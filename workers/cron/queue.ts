@@ -110,12 +110,12 @@ async function deliver(deps: QueueDeps, message: WebhookDeliveryMessage, attempt
   );
   if (!target) return 'done'; // deleted since: nothing to deliver to
   const last = attempt >= MAX_DELIVERY_ATTEMPTS;
-  if (target.state !== null && target.state !== 'pending') return 'done';
   if (target.state === null) {
     console.warn(JSON.stringify({ at: 'webhook', webhook: target.id, delivery: message.deliveryId, attempt, error: last ? 'no delivery row: dropped' : 'no delivery row yet' }));
     return last ? 'done' : 'retry';
   }
-  // Claim this attempt: of two copies of one message handled at once, only one sends.
+  // Claim this attempt: a settled row, or one whose attempt another copy of the message has claimed,
+  // sends nothing.
   const [claimed] = await withRls(deps.pool, CONTEXT, (tx) =>
     tx
       .update(webhookDeliveries)

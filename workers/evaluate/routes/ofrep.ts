@@ -135,8 +135,9 @@ export async function answerOfrepBulk(
     results.push(result);
     flags.push(result.errorCode === undefined ? success(key, result, false) : failureOf(key, result));
   });
-  const body = JSON.stringify({ flags, metadata: { version: snapshotVersion(layers) } });
-  const etag = await bulkEtag(snapshotVersion(layers), body);
+  const version = snapshotVersion(layers);
+  const body = JSON.stringify({ flags, metadata: { version } });
+  const etag = await bulkEtag(version, body);
   // A revalidation answered 304 delivers no evaluation: only answers sent are counted (a polling
   // browser would otherwise count every flag on every poll).
   if (etagMatches(ifNoneMatch, etag)) return { status: 304, body: { text: null }, headers: { ETag: etag } };
