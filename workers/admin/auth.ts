@@ -1,6 +1,5 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv } from './env';
-import { withTimeout } from './db';
 import { ApiError } from './problem';
 import { sameSecret, sha256Hex, type TokenRole } from '../../shared/tokens';
 
@@ -41,16 +40,9 @@ const bootstrapCaller = (): Caller => ({ tokenId: null, role: 'system_admin', or
 
 /** A stored token by its SHA-256 (hex), through `cmis.authenticate_token` (which records its use). */
 async function storedTokenCaller(c: Context<AppEnv>, hashHex: string): Promise<Caller> {
-  const pool = await c.get('db').connect();
-  const result = await withTimeout(
-    pool.query<TokenRow>(
-      `SELECT id::text AS id, name, role, org_id FROM cmis.authenticate_token(decode($1, 'hex'))`,
-      [hashHex],
-    ),
-    5_000,
-    'token lookup',
-  );
-  const row = result.rows[0];
+  const [row] = await c
+    .get('db')
+    .query<TokenRow>(`SELECT id::text AS id, name, role, org_id FROM cmis.authenticate_token(decode($1, 'hex'))`, [hashHex], 'token lookup');
   if (!row) throw unauthorized('Invalid or revoked token.');
   if (row.role === 'evaluate') {
     throw new ApiError(403, { detail: 'Evaluate keys have no access to the admin API.' });

@@ -1,4 +1,4 @@
-import type { Pool } from '@neondatabase/serverless';
+import type { Pool, QueryResultRow } from '@neondatabase/serverless';
 import type { Context } from 'hono';
 import { causes, createPool, withRls, type Db, type RlsRole } from '../../shared/db';
 import type { Caller, Role } from './auth';
@@ -13,6 +13,7 @@ export class DbUnavailableError extends Error {
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
+const QUERY_TIMEOUT_MS = 5_000;
 
 /** The admin roles as the RLS policies name them; `evaluate` never reaches the database. */
 export function rlsRole(role: Role): RlsRole {
@@ -71,6 +72,15 @@ export class RequestDb {
     });
     await this.#connected;
     return this.pool;
+  }
+
+  /**
+   * One statement outside an RLS transaction, bounded like the connection: for the SECURITY DEFINER
+   * functions that run before there is a caller (token lookup, dashboard session checks).
+   */
+  async query<R extends QueryResultRow>(text: string, params: unknown[], what: string): Promise<R[]> {
+    const pool = await this.connect();
+    return (await withTimeout(pool.query<R>(text, params), QUERY_TIMEOUT_MS, what)).rows;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,6 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { callerForTokenHash } from '../auth';
-import { withTimeout } from '../db';
 import type { AppEnv } from '../env';
 import { ApiError } from '../problem';
 import { sha256Hex } from '../../../shared/tokens';
@@ -97,14 +96,12 @@ export function endSession(c: Context<AppEnv>): void {
  */
 export async function signOutSession(c: Context<AppEnv>, session: Session): Promise<void> {
   endSession(c);
-  const pool = await c.get('db').connect();
-  await withTimeout(pool.query('SELECT cmis.end_session($1, $2)', [session.sid, new Date(session.exp)]), 5_000, 'sign-out');
+  await c.get('db').query('SELECT cmis.end_session($1, $2)', [session.sid, new Date(session.exp)], 'sign-out');
 }
 
 async function sessionEnded(c: Context<AppEnv>, sid: string): Promise<boolean> {
-  const pool = await c.get('db').connect();
-  const result = await withTimeout(pool.query<{ ended: boolean }>('SELECT cmis.session_ended($1) AS ended', [sid]), 5_000, 'session check');
-  return result.rows[0]?.ended === true;
+  const [row] = await c.get('db').query<{ ended: boolean }>('SELECT cmis.session_ended($1) AS ended', [sid], 'session check');
+  return row?.ended === true;
 }
 
 export async function readSession(c: Context<AppEnv>): Promise<Session | null> {
