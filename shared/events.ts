@@ -2,6 +2,7 @@
 // republish chunks), so every message has a `type` and the consumer (workers/cron/queue.ts) dispatches on it.
 // Producers: the admin Worker (after a committed write; POST /api/publish), the cron pass (schedules, ramps) and the
 // consumer itself (one delivery message per webhook, so each is retried on its own).
+import { sha256Hex } from './tokens';
 
 export const NOTIFICATION_EVENTS = [
   'flag.changed',
@@ -89,6 +90,17 @@ export async function enqueueMessages(queue: EventQueue | undefined, messages: r
     }
   }
   return sent;
+}
+
+/**
+ * A notification id derived from a name (RFC 9562 version 8, from SHA-256): every notification
+ * enqueued under the same name has the same id, so the consumer fans it out to each webhook once
+ * however often it is enqueued (a sender that cannot know whether its earlier send counted).
+ */
+export async function namedNotificationId(name: string): Promise<string> {
+  const hex = await sha256Hex(name);
+  const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** Notifications for the given events (the consumer fans each out to the matching webhooks). */

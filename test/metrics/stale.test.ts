@@ -2,7 +2,8 @@
 // clears what no longer is; the weekly digest goes out once per ISO week.
 import type { Pool } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlagEvent } from '../../shared/events';
+import type { EventMessage, FlagEvent, NotificationMessage } from '../../shared/events';
+import { handleEventMessages } from '../../workers/cron/queue';
 import { isoWeekOf, scanStaleFlags, sendWeeklyDigest } from '../../workers/cron/stale';
 import { isStaleScanMinute, STALE_SCAN_MINUTE } from '../../workers/cron/pass';
 import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
@@ -165,5 +166,32 @@ describe('weekly digest', () => {
       console.warn = warn;
     }
     expect(await h.sql(`SELECT 1 FROM cmis.stale_digests WHERE week = '2031-06-02'`)).toEqual([]);
+  });
+
+  it("sent again after its week's row was lost (the commit failed after the send) reaches each webhook once", async () => {
+    const hook = await call(h, 'POST', '/api/webhooks', { body: { url: 'https://hooks.example/digest', kind: 'generic', events: ['stale.digest'] } });
+    expect(hook.status).toBe(201);
+    const sent: EventMessage[] = [];
+    const queue = { sendBatch: async (messages: Iterable<{ body: unknown }>) => void sent.push(...[...messages].map((m) => m.body as EventMessage)) };
+    const monday = Date.UTC(2031, 8, 1, 9);
+    const { marks } = await scanStaleFlags(pool, monday);
+    expect(await sendWeeklyDigest(pool, queue, marks, monday)).toBe(1);
+    await h.sql(`DELETE FROM cmis.stale_digests WHERE week = '2031-09-01'`); // as if its COMMIT had failed
+    expect(await sendWeeklyDigest(pool, queue, marks, monday + HOUR)).toBe(1);
+    expect(await sendWeeklyDigest(pool, queue, marks, monday + 7 * DAY)).toBe(1); // the next week's
+    expect(sent.map((m) => m.type)).toEqual(['notification', 'notification', 'notification']);
+    const [first, again, next] = sent as NotificationMessage[];
+    expect(again!.id).toBe(first!.id);
+    expect(next!.id).not.toBe(first!.id);
+
+    const deliveries: EventMessage[] = [];
+    const deliveryQueue = { sendBatch: async (messages: Iterable<{ body: unknown }>) => void deliveries.push(...[...messages].map((m) => m.body as EventMessage)) };
+    const message = (body: unknown) => ({ id: crypto.randomUUID(), body, attempts: 1, ack: () => {}, retry: () => {} });
+    await handleEventMessages([message(first), message(again)], { pool, queue: deliveryQueue });
+    const toHook = deliveries.filter((d) => d.type === 'webhook.delivery' && d.webhookId === hook.body.id);
+    expect(toHook).toHaveLength(1);
+    await handleEventMessages([message(next)], { pool, queue: deliveryQueue });
+    expect(deliveries.filter((d) => d.type === 'webhook.delivery' && d.webhookId === hook.body.id)).toHaveLength(2);
+    expect((await call(h, 'DELETE', `/api/webhooks/${hook.body.id}`)).status).toBe(204);
   });
 });

@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { sql } from 'drizzle-orm';
 import { staleDigests, staleMarks, withRls, type StaleKind } from '../../shared/db';
-import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
+import { enqueueMessages, namedNotificationId, type EventQueue, type FlagEvent } from '../../shared/events';
 import { CRON_ACTOR } from './schedules';
 
 /**
@@ -193,17 +193,21 @@ export function staleDigestEvent(marks: readonly StaleMark[], nowMs: number): Fl
 /**
  * Enqueues the week's digest once (the week's row is written only when the queue accepted it, so
  * a refused send is tried again next pass). Answers how many notifications were enqueued (0 or 1).
+ * Every send of one week's digest has the same notification id: when the row's commit fails after
+ * the send, the next pass sends it again, and the consumer fans the copy out to no webhook twice.
  */
 export async function sendWeeklyDigest(pool: Pool, queue: EventQueue | undefined, marks: readonly StaleMark[], nowMs: number): Promise<number> {
   if (!queue || marks.length === 0) return 0;
+  const week = isoWeekOf(nowMs);
+  const id = await namedNotificationId(`stale.digest ${week}`);
   return withRls(pool, CONTEXT, async (tx) => {
     const fresh = await tx
       .insert(staleDigests)
-      .values({ week: isoWeekOf(nowMs), sentAt: new Date(nowMs), marks: marks.length })
+      .values({ week, sentAt: new Date(nowMs), marks: marks.length })
       .onConflictDoNothing()
       .returning({ week: staleDigests.week });
     if (fresh.length === 0) return 0;
-    const sent = await enqueueEvents(queue, [staleDigestEvent(marks, nowMs)]);
+    const sent = await enqueueMessages(queue, [{ type: 'notification', id, event: staleDigestEvent(marks, nowMs) }]);
     if (sent !== 1) throw new Error('the queue refused the stale digest');
     return 1;
   });
