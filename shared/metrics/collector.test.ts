@@ -73,6 +73,25 @@ describe('MetricsCollector', () => {
     expect(m.due(T + STALE_FLUSH_MS)).toBe(true); // before: never again in this isolate
   });
 
+  it('a stale flush that ends late does not let a third start beside the one that replaced it', async () => {
+    const m = new MetricsCollector({ flushMs: 0, flushCount: 1 });
+    let release!: () => void;
+    const hanging = { sendBatch: vi.fn(() => new Promise<void>((resolve) => (release = resolve))) };
+    m.record('f', 'o', ok(true), T);
+    m.begin(T);
+    const stale = m.flush(hanging, T); // hangs past STALE_FLUSH_MS
+    m.record('f', 'o', ok(true), T + STALE_FLUSH_MS);
+    expect(m.due(T + STALE_FLUSH_MS)).toBe(true);
+    m.begin(T + STALE_FLUSH_MS);
+    const queue = { sendBatch: vi.fn(() => new Promise<void>(() => {})) }; // the replacement is still sending
+    void m.flush(queue, T + STALE_FLUSH_MS);
+    release();
+    await stale;
+    m.record('f', 'o', ok(true), T + STALE_FLUSH_MS + 1);
+    expect(m.due(T + STALE_FLUSH_MS + 1)).toBe(false); // the replacement is under way
+    expect(m.due(T + 2 * STALE_FLUSH_MS)).toBe(true); // until it is stale in turn
+  });
+
   it('keeps the map bounded: new keys beyond maxKeys are dropped, existing ones still count', async () => {
     const m = new MetricsCollector({ maxKeys: 2 });
     m.record('a', 'o', ok(true), T);

@@ -209,6 +209,7 @@ export class MetricsCollector {
   async flush(queue: EventQueue | undefined, nowMs?: number): Promise<number> {
     // Under way from now on, for `due` (unless `begin` marked it earlier).
     if (nowMs !== undefined && Number.isNaN(this.flushingSince)) this.flushingSince = nowMs;
+    const since = this.flushingSince;
     try {
       const messages = this.drain();
       const dropped = this.dropped;
@@ -228,7 +229,8 @@ export class MetricsCollector {
       }
       return sent;
     } finally {
-      this.flushingSince = Number.NaN;
+      // A flush that ended after another replaced it (it had gone stale) leaves that one's mark.
+      if (Object.is(this.flushingSince, since)) this.flushingSince = Number.NaN;
     }
   }
 
