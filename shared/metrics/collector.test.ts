@@ -92,6 +92,22 @@ describe('MetricsCollector', () => {
     expect(m.due(T + 2 * STALE_FLUSH_MS)).toBe(true); // until it is stale in turn
   });
 
+  it('a flush that starts under a stale mark marks itself, so none starts beside it', async () => {
+    const m = new MetricsCollector({ flushMs: 0, flushCount: 1 });
+    const hanging = () => ({ sendBatch: vi.fn(() => new Promise<void>(() => {})) });
+    m.record('f', 'o', ok(true), T);
+    m.begin(T);
+    void m.flush(hanging(), T);
+    m.record('f', 'o', ok(true), T + STALE_FLUSH_MS);
+    m.begin(T + STALE_FLUSH_MS); // replaces the first, then hangs as well
+    void m.flush(hanging(), T + STALE_FLUSH_MS);
+    // a further round of a flush loop, after the replacement's mark has gone stale
+    m.record('f', 'o', ok(true), T + 2 * STALE_FLUSH_MS);
+    void m.flush(hanging(), T + 2 * STALE_FLUSH_MS);
+    m.record('f', 'o', ok(true), T + 2 * STALE_FLUSH_MS + 1);
+    expect(m.due(T + 2 * STALE_FLUSH_MS + 1)).toBe(false);
+  });
+
   it('keeps the map bounded: new keys beyond maxKeys are dropped, existing ones still count', async () => {
     const m = new MetricsCollector({ maxKeys: 2 });
     m.record('a', 'o', ok(true), T);

@@ -207,8 +207,9 @@ export class MetricsCollector {
    * Answers how many evaluations the queue accepted.
    */
   async flush(queue: EventQueue | undefined, nowMs?: number): Promise<number> {
-    // Under way from now on, for `due` (unless `begin` marked it earlier).
-    if (nowMs !== undefined && Number.isNaN(this.flushingSince)) this.flushingSince = nowMs;
+    // Under way from now on, for `due`: a new mark unless a fresh one is there (`begin`'s). A stale mark,
+    // left by a flush that outlived the one that replaced it, would let `due` start another beside this one.
+    if (nowMs !== undefined && !(nowMs - this.flushingSince < STALE_FLUSH_MS)) this.flushingSince = nowMs;
     const since = this.flushingSince;
     try {
       const messages = this.drain();
