@@ -11,6 +11,10 @@ declare module 'autocannon' {
       pipelining?: number;
       /** Requests per second over all connections (open loop); unset: each connection sends as soon as it has its answer. */
       overallRate?: number;
+      /** Stop after this many requests (instead of after `duration`). */
+      amount?: number;
+      /** Seconds before a request counts as timed out (default 10). */
+      timeout?: number;
     }
     interface Histogram {
       p50: number;

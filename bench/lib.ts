@@ -103,6 +103,11 @@ export function runInterleaved(cases: readonly MicroCase[], options: { rounds: n
 
 /** workerd processes started by this Node process (Miniflare spawns one per instance). */
 export function childWorkerdPids(): number[] {
+  return childProcessPids('workerd');
+}
+
+/** Child processes of this Node process whose command name starts with `commPrefix`. */
+export function childProcessPids(commPrefix: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -110,7 +115,7 @@ export function childWorkerdPids(): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm.startsWith('workerd') && ppid === process.pid) pids.push(Number(entry));
+      if (comm.startsWith(commPrefix) && ppid === process.pid) pids.push(Number(entry));
     } catch {
       // the process ended while we looked
     }

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only engine,scale,http,propagation,zero-downtime]
+// npm run bench [-- --quick] [-- --only engine,scale,http,propagation,zero-downtime,instructions]
 // Runs every benchmark, writes bench/results/<name>.json and the Markdown summary
 // bench/results/README.md. Every figure is a ratio or a percentile against a baseline measured in
 // the same run; each result describes the machine it ran on.
@@ -16,6 +16,7 @@ const BENCHES: { name: string; needsStack: boolean; load: () => Promise<BenchMod
   { name: 'http', needsStack: true, load: () => import('./http') },
   { name: 'propagation', needsStack: true, load: () => import('./propagation') },
   { name: 'zero-downtime', needsStack: true, load: () => import('./zero-downtime') },
+  { name: 'instructions', needsStack: false, load: () => import('./instructions') },
 ];
 
 const args = process.argv.slice(2);
