@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import cascade from '../../test/vectors/cascade.json';
+import { evaluate } from '../engine';
 import { buildLayers } from './build';
 import { OrgLayerSchema } from './schema';
 import { SourceStateSchema } from './state';
@@ -12,17 +13,24 @@ describe('buildLayers', () => {
   const state = SourceStateSchema.parse(cascade.state);
   const { global, orgs } = buildLayers(state, { version: 4, generatedAt: 1_700_000_000_000 });
 
-  it('leaves archived flags out of both layers', () => {
+  it('leaves archived flags out of the global layer, keeps their org rows (a restore republishes only the global layer), drops rows of unknown flags', () => {
     expect(global.flags['legacy.export.enabled']).toBeUndefined();
     const archivedState: SourceState = {
       ...emptyState(),
       flags: [booleanFlag('old.flag')],
       archived: ['old.flag'],
-      orgValues: [{ key: 'old.flag', orgId: 'org-a', value: true }],
+      orgValues: [{ key: 'old.flag', orgId: 'org-a', value: true }, { key: 'gone.flag', orgId: 'org-a', value: true }],
       userOverrides: [{ key: 'old.flag', orgId: 'org-b', userId: 'u1', value: true }],
-      platformOverrides: [{ key: 'old.flag', platform: 'meta', orgId: null, value: true }],
+      platformOverrides: [
+        { key: 'old.flag', platform: 'meta', orgId: null, value: true },
+        { key: 'old.flag', platform: 'google', orgId: 'org-a', value: false },
+      ],
     };
-    expect(buildLayers(archivedState)).toEqual({ global: { version: 0, generatedAt: 0, flags: {} }, orgs: {} });
+    const layers = buildLayers(archivedState);
+    expect(layers.global).toEqual({ version: 0, generatedAt: 0, flags: {} });
+    expect(layers.orgs['org-a']!.flags).toEqual({ 'old.flag': { value: true, platforms: { google: { value: false } } } });
+    expect(layers.orgs['org-b']!.flags).toEqual({ 'old.flag': { users: { u1: { value: true } } } });
+    expect(evaluate({ global: layers.global, org: layers.orgs['org-a']! }, 'old.flag', { orgId: 'org-a' }, 0)).toMatchObject({ errorCode: 'FLAG_NOT_FOUND' });
   });
 
   it('builds org layers only for orgs with data', () => {

@@ -73,8 +73,11 @@ function orgFlagIn(
 
 /**
  * Compiles the neutral state into the two KV layer kinds: one global layer, and one layer per org
- * that has data. Pure: no clock, no I/O; archived flags and rows of unknown flags are left out of
- * both layers (evaluation then says FLAG_NOT_FOUND). Expired overrides are kept: the engine skips
+ * that has data. Pure: no clock, no I/O. Archived flags are left out of the global layer (evaluation
+ * then says FLAG_NOT_FOUND) but their org rows stay in the org layers: archiving and restoring
+ * republish the global layer only, so an org layer compiled while a flag was archived must still hold
+ * that flag's org values and overrides when it is restored. Rows of unknown flags are left out.
+ * Expired overrides are kept: the engine skips
  * them by time, and their presence still makes the default a DEFAULT rather than STATIC.
  * Later rows win over earlier rows for the same target.
  */
@@ -82,7 +85,9 @@ export function buildLayers(state: SourceState, options: BuildOptions = {}): Sna
   const version = options.version ?? 0;
   const archived = new Set(state.archived);
   const flags = emptyRecord<GlobalFlag>();
+  const known = new Set<string>();
   for (const source of state.flags) {
+    known.add(source.key);
     if (!archived.has(source.key)) flags[source.key] = globalFlagOf(source);
   }
 
@@ -90,20 +95,25 @@ export function buildLayers(state: SourceState, options: BuildOptions = {}): Sna
   const orgFlag = (orgId: string, key: string): OrgFlag => orgFlagIn(orgs, orgId, key, version, options.orgVersions);
 
   for (const row of state.orgValues) {
-    if (flags[row.key] === undefined) continue;
+    if (!known.has(row.key)) continue;
     const entry = orgFlag(row.orgId, row.key);
     entry.value = row.value;
     if (row.percentage === null || row.percentage === undefined) delete entry.percentage;
     else entry.percentage = row.percentage;
   }
   for (const row of state.platformOverrides) {
-    const flag = flags[row.key];
-    if (flag === undefined) continue;
-    const platforms = row.orgId === null ? (flag.platforms ??= emptyRecord()) : (orgFlag(row.orgId, row.key).platforms ??= emptyRecord());
+    if (!known.has(row.key)) continue;
+    let platforms: Record<string, Override>;
+    if (row.orgId !== null) platforms = orgFlag(row.orgId, row.key).platforms ??= emptyRecord();
+    else {
+      const flag = flags[row.key];
+      if (flag === undefined) continue; // archived: its global layer entry comes back with it
+      platforms = flag.platforms ??= emptyRecord();
+    }
     platforms[row.platform] = overrideOf(row);
   }
   for (const row of state.userOverrides) {
-    if (flags[row.key] === undefined) continue;
+    if (!known.has(row.key)) continue;
     const users = (orgFlag(row.orgId, row.key).users ??= emptyRecord());
     users[row.userId] = overrideOf(row);
   }

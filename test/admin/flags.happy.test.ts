@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluate } from '../../shared/engine';
+import { GlobalLayerSchema, OrgLayerSchema, globalLayerKey, orgLayerKey } from '../../shared/snapshot';
 import { call, createFlag, sql, startHarness, unique, type Harness } from './helpers';
 
 let h: Harness;
@@ -86,6 +88,24 @@ describe('flags: happy path', () => {
     const restored = await call(h, 'POST', `/api/flags/${key}/restore`);
     expect(restored.status).toBe(200);
     expect(restored.body.archivedAt).toBeNull();
+  });
+
+  it("a restored flag's org values and overrides are answered again, though its org's layer was rebuilt while it was archived", async () => {
+    const org = unique('org-restore-');
+    const key = await createFlag(h, { type: 'boolean', defaultValue: false });
+    const other = await createFlag(h, { type: 'boolean', defaultValue: false });
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(200);
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}/users/u-1`, { body: { value: false } })).status).toBe(200);
+    expect((await call(h, 'DELETE', `/api/flags/${key}`)).status).toBe(204);
+    // another write in the org rebuilds its layer while the flag is archived
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${other}`, { body: { value: true } })).body.publish).toBe('done');
+    expect((await call(h, 'POST', `/api/flags/${key}/restore`)).status).toBe(200);
+
+    const layers = { global: GlobalLayerSchema.parse(JSON.parse((await h.kv.get(globalLayerKey))!)), org: OrgLayerSchema.parse(JSON.parse((await h.kv.get(orgLayerKey(org)))!)) };
+    expect(evaluate(layers, key, { orgId: org }, Date.now())).toMatchObject({ value: true, source: 'org' });
+    expect(evaluate(layers, key, { orgId: org, userId: 'u-1' }, Date.now())).toMatchObject({ value: false, source: 'user' });
+    const listed = (await call(h, 'GET', `/api/orgs/${org}/flags`)).body.items.find((i: { key: string }) => i.key === key);
+    expect(listed).toMatchObject({ value: true, source: 'org' });
   });
 
   it('enable / disable set the system value of a boolean flag', async () => {
