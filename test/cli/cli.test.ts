@@ -138,8 +138,8 @@ describe('cmis-flags CLI', () => {
     expect(((await schedules.json()) as { items: { state: string }[] }).items[0]).toMatchObject({ state: 'applied' });
   });
 
-  it('the local cron trigger refuses a time it cannot read, naming the field', async () => {
-    for (const time of ['tomorrow', '2026-12-01', '2026-12-01T09:00:00']) {
+  it('the local cron trigger refuses a time it cannot read or outside 1970-9999, naming the field', async () => {
+    for (const time of ['tomorrow', '2026-12-01', '2026-12-01T09:00:00', '0000-01-01T00:00:00Z', '1969-12-31T23:59:59Z', '+010000-01-01T00:00:00Z']) {
       const res = await fetch(`${stack.urls.cron}/__scheduled?time=${encodeURIComponent(time)}`, { method: 'POST' });
       expect(res.status, time).toBe(422);
       expect(res.headers.get('content-type')).toContain('application/problem+json');

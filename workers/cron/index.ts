@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { problemResponse } from '../../shared/http/problem';
+import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../../shared/snapshot/identifiers';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
@@ -9,7 +10,13 @@ import { handleEventBatch } from './queue';
  * `2026-12-01T09:00:00Z`) instead of now, so schedules and anything else due by then can be tried
  * locally without waiting. Omitted: now.
  */
-const TriggerTimeSchema = z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z' }).optional();
+const TriggerTimeSchema = z.iso
+  .datetime({ offset: true, message: 'an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z' })
+  .refine((s) => {
+    const ms = Date.parse(s);
+    return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;
+  }, 'must be between 1970-01-01 and 9999-12-31')
+  .optional();
 
 export default {
   async scheduled(controller, env, ctx) {
@@ -31,8 +38,9 @@ export default {
       try {
         return Response.json(await runCronPass(env, time.data === undefined ? Date.now() : Date.parse(time.data)));
       } catch (err) {
-        const detail = err instanceof Error ? err.message : String(err);
-        return problemResponse(500, { detail: `Cron pass failed: ${detail}` });
+        // The reasons quote queries and their parameters: the log has them, the answer does not.
+        console.error(JSON.stringify({ at: 'cron.trigger', error: err instanceof Error ? err.message : String(err) }));
+        return problemResponse(500, { detail: "The cron pass failed; the cron Worker's log has the reasons." });
       }
     }
     return new Response(null, { status: 404 });
