@@ -29,6 +29,9 @@ export const PercentageSchema = z
   .max(100)
   .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, 'at most two decimals');
 
+/** A percentage as stored: two decimals exactly (PercentageSchema lets float noise such as 12.3400000001 through). */
+export const roundPercentage = (p: number): number => Math.round(p * 100) / 100;
+
 /**
  * Instants every part of the system can hold, as epoch ms: from 1970 (snapshot layers carry
  * non-negative epoch ms) to the end of 9999 (JS dates, ISO strings and Postgres timestamptz).

@@ -16,6 +16,6 @@ export {
 export type { SourceFlag, SourceOrgValue, SourcePlatformOverride, SourceState, SourceUserOverride } from './state';
 export { buildLayers } from './build';
 export type { BuildOptions, SnapshotLayers } from './build';
-export { FlagKeySchema, OrgIdSchema, PercentageSchema, PlatformSchema, UserIdSchema } from './identifiers';
+export { FlagKeySchema, OrgIdSchema, PercentageSchema, PlatformSchema, UserIdSchema, roundPercentage } from './identifiers';
 export { DEFAULT_LAYER_CACHE, LayerCache } from './cache';
 export type { LayerCacheSettings, LayerReadError, LayerSource } from './cache';

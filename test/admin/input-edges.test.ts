@@ -75,6 +75,34 @@ describe('edge inputs of the admin API', () => {
     expect(year1.status === 422 || year1.body.expiresAt === '0001-06-01T00:00:00.000Z').toBe(true);
   });
 
+  it('a key named __proto__ inside a value: 422 naming where, not stored without it', async () => {
+    const key = unique('proto-');
+    const created = await call(h, 'POST', '/api/flags', { body: `{"key":"${key}","type":"json","defaultValue":{"a":1,"__proto__":{"x":1}}}` });
+    expect(created.status).toBe(422);
+    expect(created.body.errors).toEqual([{ path: 'body.defaultValue', message: expect.stringContaining('__proto__') }]);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).status).toBe(404);
+    const flag = await createFlag(h, { type: 'json' });
+    const org = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${flag}`, { body: '{"value":[{"__proto__":null}]}' });
+    expect(org.status).toBe(422);
+    expect(org.body.errors).toEqual([{ path: 'body.value.0', message: expect.stringContaining('__proto__') }]);
+  });
+
+  it('ramp steps more than 366 days apart: 422 naming the step', async () => {
+    const key = await createFlag(h, { type: 'number', defaultValue: 0 });
+    const res = await call(h, 'POST', `/api/flags/${key}/rollouts`, {
+      body: { value: 5, steps: [{ percentage: 10, at: '2030-01-01T00:00:00Z' }, { percentage: 20, at: '2031-06-01T00:00:00Z' }] },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([{ path: 'body.steps.1.at', message: 'steps may be at most 366 days apart' }]);
+  });
+
+  it('a system rollout percentage with float noise is stored with two decimals, as org percentages are', async () => {
+    const key = await createFlag(h);
+    const res = await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 12.3400000001, value: true } } });
+    expect(res.status).toBe(200);
+    expect(res.body.rollout.percentage).toBe(12.34);
+  });
+
   it('a ramp interval over a year: 422', async () => {
     const key = await createFlag(h);
     const res = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { every: '99999999999d', percentages: [5, 10] } });

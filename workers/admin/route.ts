@@ -65,7 +65,7 @@ const MAX_INPUT_DEPTH = 64;
 /** NUL (Postgres text and jsonb cannot hold it) and unpaired surrogates (not UTF-8). */
 const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Input the schemas cannot judge safely: too deep, or text Postgres cannot store. One entry per place. */
+/** Input the schemas cannot judge safely: too deep, text Postgres cannot store, a key zod would drop. One entry per place. */
 function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): FieldError[] {
   const errors: FieldError[] = [];
   const stack: [unknown, string[]][] = [[value, [where]]];
@@ -82,6 +82,8 @@ function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): Fi
     }
     for (const [key, child] of Object.entries(item)) {
       if (UNSTORABLE_TEXT.test(key)) errors.push({ path: path.join('.'), message: 'a key contains NUL or unpaired surrogate characters' });
+      // zod drops it while validating: refused, rather than stored without it
+      if (key === '__proto__') errors.push({ path: path.join('.'), message: 'a key named "__proto__" cannot be stored' });
       stack.push([child, [...path, key]]);
     }
   }

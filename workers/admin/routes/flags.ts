@@ -2,6 +2,7 @@ import { and, arrayContains, asc, eq, gt, ilike, isNotNull, isNull, or, type SQL
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { featureFlags } from '../../../shared/db';
+import { roundPercentage } from '../../../shared/snapshot';
 import type { FlagType } from '../../../shared/engine';
 import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
 import { inTransaction } from '../db';
@@ -279,7 +280,7 @@ const patchFlag = defineRoute({
           value: body.defaultValue,
           offValue: body.offValue,
           killed: body.killed,
-          rollout: body.rollout,
+          rollout: body.rollout && { ...body.rollout, percentage: roundPercentage(body.rollout.percentage) },
           tags: body.tags,
           owner: body.owner,
           expiresAt: body.expiresAt === undefined ? undefined : body.expiresAt === null ? null : new Date(body.expiresAt),

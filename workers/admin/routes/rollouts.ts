@@ -95,9 +95,10 @@ const RampBody = z
       }
     });
     b.steps?.forEach((s, i) => {
-      if (i > 0 && Date.parse(s.at) <= Date.parse(b.steps![i - 1]!.at)) {
-        ctx.addIssue({ code: 'custom', path: ['steps', i, 'at'], message: 'steps must be in time order' });
-      }
+      if (i === 0) return;
+      const gap = Date.parse(s.at) - Date.parse(b.steps![i - 1]!.at);
+      if (gap <= 0) ctx.addIssue({ code: 'custom', path: ['steps', i, 'at'], message: 'steps must be in time order' });
+      else if (gap > MAX_EVERY_MS) ctx.addIssue({ code: 'custom', path: ['steps', i, 'at'], message: 'steps may be at most 366 days apart' });
     });
   });
 
