@@ -52,7 +52,10 @@ function reservedHost(hostname: string): string | undefined {
     const reserved = v6.startsWith('::') || /^f[c-d]/.test(v6) || /^fe[89a-f]/.test(v6) || v6.startsWith('ff') || v6.startsWith('64:ff9b:') || v6.startsWith('2001:db8:') || v6.startsWith('2002:') || v6.startsWith('2001:0:') || v6.startsWith('2001::');
     return reserved ? 'a private, mapped or reserved IPv6 address' : undefined;
   }
-  return /(^|\.)(localhost|local|internal|localdomain|home\.arpa)$/.test(name) ? 'an internal host name' : undefined;
+  // A single label (`intranet`, `metadata`) is resolved by a local search domain, never publicly;
+  // the suffixes are the ones private networks and clusters use.
+  const internal = !name.includes('.') || /(^|\.)(localhost|local|internal|localdomain|home\.arpa|svc|corp|lan|intranet|private)$/.test(name);
+  return internal ? 'an internal host name' : undefined;
 }
 
 const UrlSchema = z
@@ -64,6 +67,7 @@ const UrlSchema = z
     // Credentials in the URL would be stored in plain text, listed to every writer and written to the audit log.
     if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
     if (url.protocol === 'http:' && !isLoopback(url.hostname)) ctx.addIssue({ code: 'custom', message: 'must be https: (http: only for localhost / 127.0.0.0/8 / [::1])' });
+    if (url.port === '0') ctx.addIssue({ code: 'custom', message: 'must not use port 0' });
     const reserved = url.protocol === 'https:' ? reservedHost(url.hostname) : undefined;
     if (reserved) ctx.addIssue({ code: 'custom', message: `must not point at ${reserved}` });
   });
