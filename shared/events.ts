@@ -70,18 +70,59 @@ export interface EventQueue {
   sendBatch(messages: Iterable<{ body: unknown; delaySeconds?: number }>): Promise<unknown>;
 }
 
+/** Messages per sendBatch call, and bytes (the Queues limits: 100 messages, 256 KB per call, 128 KB per message). */
 const MAX_BATCH = 100;
+const MAX_BATCH_BYTES = 200_000;
+/** A notification larger than this has its large details left out (see `fitForQueue`). */
+export const MAX_EVENT_BYTES = 64_000;
+/** A detail whose JSON is larger than this is the one left out first. */
+const MAX_DETAIL_BYTES = 4_000;
+
+/** Upper bound of a value's size as UTF-8 JSON. */
+const jsonBytes = (value: unknown): number => (JSON.stringify(value) ?? '').length * 3;
+
+/** Groups messages into sendBatch calls within the Queues limits of messages and bytes per call. */
+export function* queueBatches<T>(messages: readonly T[]): Generator<T[]> {
+  let group: T[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = jsonBytes(message);
+    if (group.length > 0 && (group.length === MAX_BATCH || bytes + size > MAX_BATCH_BYTES)) {
+      yield group;
+      group = [];
+      bytes = 0;
+    }
+    group.push(message);
+    bytes += size;
+  }
+  if (group.length > 0) yield group;
+}
 
 /**
- * Puts messages on the queue, 100 per call. Never throws: without a binding (tests, a Worker
- * deployed without the queue) or when the queue refuses, the notifications are dropped and logged;
+ * An event that fits a queue message: when it is over MAX_EVENT_BYTES (a flag value of hundreds of
+ * KB), its large details (old and new value, usually) are replaced by `{omitted, jsonLength}`; the
+ * summary, flag, org and actor stay, and the audit log keeps the values. Without this the queue
+ * refuses the message and the webhooks never hear of the change.
+ */
+export function fitForQueue(event: FlagEvent): FlagEvent {
+  if (event.details === undefined || jsonBytes(event) <= MAX_EVENT_BYTES) return event;
+  const details: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(event.details)) {
+    const bytes = jsonBytes(value);
+    details[name] = bytes > MAX_DETAIL_BYTES ? { omitted: 'too large for a notification; the audit log has it', jsonLength: bytes / 3 } : value;
+  }
+  return { ...event, details };
+}
+
+/**
+ * Puts messages on the queue, in batches within its limits. Never throws: without a binding (tests, a
+ * Worker deployed without the queue) or when the queue refuses, the messages are dropped and logged;
  * a committed write never fails because of them. Answers how many were accepted.
  */
 export async function enqueueMessages(queue: EventQueue | undefined, messages: readonly EventMessage[]): Promise<number> {
   if (!queue || messages.length === 0) return 0;
   let sent = 0;
-  for (let i = 0; i < messages.length; i += MAX_BATCH) {
-    const chunk = messages.slice(i, i + MAX_BATCH);
+  for (const chunk of queueBatches(messages)) {
     try {
       await queue.sendBatch(chunk.map((body) => ({ body })));
       sent += chunk.length;
@@ -107,6 +148,6 @@ export async function namedNotificationId(name: string): Promise<string> {
 export function enqueueEvents(queue: EventQueue | undefined, events: readonly FlagEvent[]): Promise<number> {
   return enqueueMessages(
     queue,
-    events.map((event): NotificationMessage => ({ type: 'notification', id: crypto.randomUUID(), event })),
+    events.map((event): NotificationMessage => ({ type: 'notification', id: crypto.randomUUID(), event: fitForQueue(event) })),
   );
 }

@@ -1,4 +1,4 @@
-import type { EventQueue, MetricsCount, MetricsMessage } from '../events';
+import { queueBatches, type EventQueue, type MetricsCount, type MetricsMessage } from '../events';
 
 /**
  * Evaluation counting for the evaluate Worker (and any other isolate that evaluates): counts per
@@ -24,9 +24,6 @@ export const METRICS_VALUE_MAX = 256;
 
 /** Counts per queue message: 100 worst-case entries (128-char keys and orgs, 256 non-ASCII value chars) stay under the 128 KB message limit. */
 export const MAX_COUNTS_PER_MESSAGE = 100;
-
-/** Bytes per sendBatch call (the Queues limit is 256 KB). */
-const MAX_BATCH_BYTES = 200_000;
 
 const HOUR_MS = 3_600_000;
 
@@ -219,7 +216,7 @@ export class MetricsCollector {
       if (messages.length === 0) return 0;
       if (!queue) return 0;
       let sent = 0;
-      for (const group of bySize(messages)) {
+      for (const group of queueBatches(messages)) {
         const evaluations = group.reduce((n, m) => n + m.counts.reduce((s, c) => s + c[5], 0), 0);
         try {
           await queue.sendBatch(group.map((body) => ({ body })));
@@ -245,21 +242,4 @@ export class MetricsCollector {
     for (let round = 1; round < rounds && this.due(clock()); round++) sent += await this.flush(queue, clock());
     return sent;
   }
-}
-
-/** Groups messages into sendBatch calls of at most 100 messages and MAX_BATCH_BYTES. */
-function* bySize(messages: MetricsMessage[]): Generator<MetricsMessage[]> {
-  let group: MetricsMessage[] = [];
-  let bytes = 0;
-  for (const message of messages) {
-    const size = JSON.stringify(message).length * 3; // upper bound of the UTF-8 size
-    if (group.length > 0 && (group.length === 100 || bytes + size > MAX_BATCH_BYTES)) {
-      yield group;
-      group = [];
-      bytes = 0;
-    }
-    group.push(message);
-    bytes += size;
-  }
-  if (group.length > 0) yield group;
 }

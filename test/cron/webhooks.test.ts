@@ -297,6 +297,18 @@ describe('delivery', () => {
     expect(unknown.ack).toHaveBeenCalled();
   });
 
+  it('a write of a value too large for a queue message still notifies, with the value left out', async () => {
+    const events = memoryQueue();
+    const env: Env = { ...h.env, EVENTS: events as unknown as Queue };
+    const key = await createFlag(h, { type: 'string', defaultValue: '' });
+    const write = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { env, token: t.orgAdmin, body: { value: 'y'.repeat(200_000) } });
+    expect(write.status).toBe(200);
+    expect(events.sent).toHaveLength(1);
+    const sent = events.sent[0]!;
+    expect(new TextEncoder().encode(JSON.stringify(sent)).length).toBeLessThan(128_000); // the Queues message limit
+    expect(sent).toMatchObject({ type: 'notification', event: { event: 'flag.changed', flag: key, details: { newValue: { omitted: expect.any(String), jsonLength: expect.any(Number) } } } });
+  });
+
   it('a notification or delivery message that does not fit its shape is acknowledged, not retried until the queue drops it', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const malformed = [

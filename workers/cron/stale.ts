@@ -1,7 +1,7 @@
 import type { Pool } from '@neondatabase/serverless';
 import { sql } from 'drizzle-orm';
 import { staleDigests, staleMarks, withRls, type StaleKind } from '../../shared/db';
-import { enqueueMessages, namedNotificationId, type EventQueue, type FlagEvent } from '../../shared/events';
+import { enqueueMessages, fitForQueue, namedNotificationId, type EventQueue, type FlagEvent } from '../../shared/events';
 import { CRON_ACTOR } from './schedules';
 
 /**
@@ -207,7 +207,7 @@ export async function sendWeeklyDigest(pool: Pool, queue: EventQueue | undefined
       .onConflictDoNothing()
       .returning({ week: staleDigests.week });
     if (fresh.length === 0) return 0;
-    const sent = await enqueueMessages(queue, [{ type: 'notification', id, event: staleDigestEvent(marks, nowMs) }]);
+    const sent = await enqueueMessages(queue, [{ type: 'notification', id, event: fitForQueue(staleDigestEvent(marks, nowMs)) }]);
     if (sent !== 1) throw new Error('the queue refused the stale digest');
     return 1;
   });
