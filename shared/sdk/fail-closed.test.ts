@@ -163,6 +163,18 @@ describe('fail closed: local transport', () => {
     await expectClosed(flags, onError, 'PARSE_ERROR');
   });
 
+  it('a context the evaluate Worker refuses (bad id, unknown or mis-cased platform): INVALID_CONTEXT, as over HTTP', async () => {
+    await putLayers(kv, vectorLayers());
+    for (const ctx of [{ orgId: 'org-a', platform: 'TikTok' }, { orgId: 'org-a', userId: 'a+b@example.com' }, { orgId: 'org a' }]) {
+      const { flags, onError } = local(kv);
+      expect(await flags.evaluate(KEY, ctx), JSON.stringify(ctx)).toMatchObject({ value: null, reason: 'ERROR', errorCode: 'INVALID_CONTEXT' });
+      expect(await flags.isActive(KEY, ctx)).toBe(false);
+      expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'INVALID_CONTEXT' }), { key: KEY, transport: 'local' });
+    }
+    const { flags } = local(kv);
+    expect(await flags.evaluate(KEY, { orgId: 'org-a', userId: '', platform: 'tiktok' })).not.toMatchObject({ reason: 'ERROR' }); // empty ids are absent
+  });
+
   it('a layer that is not JSON', async () => {
     await kv.put(globalLayerKey, '{"version": 1, "flags": {');
     const { flags, onError } = local(kv);

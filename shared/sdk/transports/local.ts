@@ -1,6 +1,8 @@
 import { evaluate, evaluateAll } from '../../engine';
 import type { EvalContext, EvalResult, Layers } from '../../engine';
+import { PLATFORMS } from '../../config';
 import { LayerCache } from '../../snapshot';
+import { SUBJECT_ID_PATTERN } from '../../snapshot/identifiers';
 import type { LayerReadError, LayerSource } from '../../snapshot';
 import { FlagEvaluationError } from '../errors';
 import type { LocalMetricsOptions } from '../types';
@@ -44,6 +46,26 @@ export interface LocalTransportOptions {
 }
 
 /** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
+const PLATFORM_NAMES: ReadonlySet<string> = new Set(PLATFORMS);
+
+/**
+ * The evaluate Worker refuses a context whose ids or platform break API.md's rules (422, which the
+ * remote transports report as INVALID_CONTEXT); the same context fails the same way here instead of
+ * being evaluated (a mis-cased `TikTok` would miss TikTok's overrides). Empty ids count as absent, as
+ * the remote transports leave them out.
+ */
+function contextError(ctx: EvalContext): FlagEvaluationError | undefined {
+  for (const [name, id] of [['orgId', ctx.orgId], ['userId', ctx.userId]] as const) {
+    if (typeof id === 'string' && id !== '' && !SUBJECT_ID_PATTERN.test(id)) {
+      return new FlagEvaluationError('INVALID_CONTEXT', 'context', `${name} must be 1-128 of A-Z a-z 0-9 . _ : @ -`);
+    }
+  }
+  if (typeof ctx.platform === 'string' && ctx.platform !== '' && !PLATFORM_NAMES.has(ctx.platform)) {
+    return new FlagEvaluationError('INVALID_CONTEXT', 'context', `platform must be one of ${PLATFORMS.join(', ')}`);
+  }
+  return undefined;
+}
+
 export function localTransport(options: LocalTransportOptions): Transport {
   const kv = options.kv;
   const cache = options.cache ?? sharedCacheFor(kv, options.cacheMaxAgeMs);
@@ -68,6 +90,8 @@ export function localTransport(options: LocalTransportOptions): Transport {
         };
 
   async function layersOf(ctx: EvalContext, call: Call): Promise<Layers> {
+    const invalid = contextError(ctx);
+    if (invalid) throw invalid;
     const failures: LayerReadError[] = [];
     const layers = await cache.layersFor(source, orgIdOf(ctx), options.now(), (error) => failures.push(error), background);
     if (layers === null) {
@@ -83,6 +107,7 @@ export function localTransport(options: LocalTransportOptions): Transport {
   return {
     name: 'local',
     evaluateCached(key: string, ctx: EvalContext): EvalResult | undefined {
+      if (contextError(ctx)) return undefined; // the async path reports it
       const now = options.now();
       const layers = cache.freshLayersFor(orgIdOf(ctx), now, source, background);
       if (!layers) return undefined;
