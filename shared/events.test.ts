@@ -14,9 +14,20 @@ const event = (details: Record<string, unknown>): FlagEvent => ({
 const utf8Bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value)).length;
 
 describe('fitForQueue', () => {
-  it('leaves an event that fits as it is', () => {
+  it('leaves an event that fits as it is, up to the real limit (a 25 KB change, a digest of 200 marks)', () => {
     const small = event({ level: 'org', oldValue: false, newValue: true });
     expect(fitForQueue(small)).toBe(small);
+    const medium = event({ level: 'org', oldValue: 'a'.repeat(12_000), newValue: 'b'.repeat(12_000) });
+    expect(fitForQueue(medium)).toBe(medium);
+    const digest = event({ week: '2031-01-06', marks: Array.from({ length: 200 }, (_, i) => ({ flag: `campaign.flag-${i}`, kind: 'override', target: `org-${i}/user-${i}`, since: '2031-01-01T00:00:00.000Z' })) });
+    expect(fitForQueue(digest)).toBe(digest);
+  });
+
+  it('cuts the summary when the details alone do not make it fit (a scheduled change of a huge value)', () => {
+    const huge = { ...event({ level: 'schedule' }), summary: `f: value=${JSON.stringify('y'.repeat(200_000))}` };
+    const fitted = fitForQueue(huge);
+    expect(fitted.summary.length).toBeLessThanOrEqual(1_001);
+    expect(utf8Bytes({ type: 'notification', event: fitted })).toBeLessThan(QUEUE_MESSAGE_LIMIT);
   });
 
   it('replaces the large details of an oversized event, keeping the rest, so the queue takes it', () => {
@@ -26,12 +37,12 @@ describe('fitForQueue', () => {
     expect(fitted.details).toEqual({
       level: 'org',
       target: 'org-1',
-      oldValue: { omitted: expect.stringContaining('audit log'), jsonLength: 100_002 },
-      newValue: { omitted: expect.stringContaining('audit log'), jsonLength: 200_011 },
+      oldValue: { omitted: 'too large for a notification', bytes: 200_002 },
+      newValue: { omitted: 'too large for a notification', bytes: 200_011 },
       reason: 'import',
     });
     expect(fitted.summary).toBe(big.summary);
-    expect(utf8Bytes({ type: 'notification', event: fitted })).toBeLessThan(MAX_EVENT_BYTES);
+    expect(utf8Bytes({ type: 'notification', event: fitted })).toBeLessThan(MAX_EVENT_BYTES + 100);
   });
 });
 
@@ -45,7 +56,7 @@ describe('enqueueMessages', () => {
       },
     };
     const many: EventMessage[] = Array.from({ length: 250 }, () => ({ type: 'publish', layers: ['global'] }));
-    const large: EventMessage[] = Array.from({ length: 10 }, (_, i) => ({ type: 'notification', event: event({ note: `${i}`.repeat(40_000) }) }));
+    const large: EventMessage[] = Array.from({ length: 10 }, (_, i) => ({ type: 'notification', event: event({ note: `${i}`.repeat(100_000) }) }));
     expect(await enqueueMessages(queue, [...many, ...large])).toBe(260);
     expect(calls.every(([count, bytes]) => count! <= 100 && bytes! <= 256_000)).toBe(true);
     expect([...queueBatches(large)].length).toBeGreaterThan(1);

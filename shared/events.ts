@@ -72,14 +72,15 @@ export interface EventQueue {
 
 /** Messages per sendBatch call, and bytes (the Queues limits: 100 messages, 256 KB per call, 128 KB per message). */
 const MAX_BATCH = 100;
-const MAX_BATCH_BYTES = 200_000;
-/** A notification larger than this has its large details left out (see `fitForQueue`). */
-export const MAX_EVENT_BYTES = 64_000;
-/** A detail whose JSON is larger than this is the one left out first. */
-const MAX_DETAIL_BYTES = 4_000;
+const MAX_BATCH_BYTES = 250_000;
+/** A notification's event is made to fit this many bytes (see `fitForQueue`), leaving room for the message around it. */
+export const MAX_EVENT_BYTES = 120_000;
+/** The summary line is cut to this length when the details alone do not make an event fit. */
+const SUMMARY_MAX = 1_000;
 
-/** Upper bound of a value's size as UTF-8 JSON. */
-const jsonBytes = (value: unknown): number => (JSON.stringify(value) ?? '').length * 3;
+const encoder = new TextEncoder();
+/** A value's size as UTF-8 JSON, which is what the Queues limits count. */
+const jsonBytes = (value: unknown): number => encoder.encode(JSON.stringify(value) ?? '').length;
 
 /** Groups messages into sendBatch calls within the Queues limits of messages and bytes per call. */
 export function* queueBatches<T>(messages: readonly T[]): Generator<T[]> {
@@ -99,19 +100,24 @@ export function* queueBatches<T>(messages: readonly T[]): Generator<T[]> {
 }
 
 /**
- * An event that fits a queue message: when it is over MAX_EVENT_BYTES (a flag value of hundreds of
- * KB), its large details (old and new value, usually) are replaced by `{omitted, jsonLength}`; the
- * summary, flag, org and actor stay, and the audit log keeps the values. Without this the queue
- * refuses the message and the webhooks never hear of the change.
+ * An event that fits a queue message. Over MAX_EVENT_BYTES (a flag value of hundreds of KB), its
+ * largest details are replaced by `{omitted, bytes}` one at a time until it fits (the audit log
+ * keeps flag values), then the summary is cut. Without this the queue refuses the message and the
+ * webhooks never hear of the change.
  */
 export function fitForQueue(event: FlagEvent): FlagEvent {
-  if (event.details === undefined || jsonBytes(event) <= MAX_EVENT_BYTES) return event;
-  const details: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(event.details)) {
-    const bytes = jsonBytes(value);
-    details[name] = bytes > MAX_DETAIL_BYTES ? { omitted: 'too large for a notification; the audit log has it', jsonLength: bytes / 3 } : value;
+  if (jsonBytes(event) <= MAX_EVENT_BYTES) return event;
+  const details: Record<string, unknown> = { ...event.details };
+  const fitted: FlagEvent = { ...event, details };
+  const bySize = Object.entries(details)
+    .map(([name, value]) => [name, jsonBytes(value)] as const)
+    .sort((a, b) => b[1] - a[1]);
+  for (const [name, bytes] of bySize) {
+    if (jsonBytes(fitted) <= MAX_EVENT_BYTES) return fitted;
+    details[name] = { omitted: 'too large for a notification', bytes };
   }
-  return { ...event, details };
+  if (fitted.summary.length > SUMMARY_MAX) fitted.summary = `${fitted.summary.slice(0, SUMMARY_MAX)}…`;
+  return fitted;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { flagSchedules, rollouts, type Db, type RampBaseline, type Stickiness } from '../db';
 import type { FlagType } from '../engine';
-import type { LayerName } from '../snapshot';
+import { roundPercentage, type LayerName } from '../snapshot';
 import { layerOf } from '../snapshot/publish';
 import { ApiError } from '../http/problem';
 import { assertValueType, deleteOrgValue, findOrgValue, putOrgValue, requireFlag, updateSystemFlag, type FlagRow } from './flags';
@@ -49,7 +49,7 @@ export function planChange(flag: FlagRow, orgId: string | null, orgRow: FlagRow 
       const value = change.value !== undefined ? change.value : (flag.rollout?.value ?? (type === 'boolean' ? true : undefined));
       if (value === undefined) throw invalid(`${path}.value`, `a percentage of a ${type} flag needs the value to roll out`);
       const stickiness = change.stickiness ?? flag.rollout?.stickiness;
-      set.rollout = { percentage: change.percentage, value, ...(stickiness ? { stickiness } : {}) };
+      set.rollout = { percentage: roundPercentage(change.percentage), value, ...(stickiness ? { stickiness } : {}) };
     } else if (change.value !== undefined) {
       set.value = change.value;
     }

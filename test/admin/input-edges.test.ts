@@ -3,7 +3,8 @@
 // review; every case failed before its fix).
 import { describe, expect, it } from 'vitest';
 import { encodeCursor } from '../../workers/admin/schemas';
-import { adminTestFile, call, createFlag, sql, unique } from './helpers';
+import { applyDueSchedules } from '../../workers/cron/schedules';
+import { adminTestFile, call, checkPool, createFlag, sql, unique } from './helpers';
 
 const { h, t } = await adminTestFile();
 const auditRows = async (key: string) =>
@@ -101,6 +102,23 @@ describe('edge inputs of the admin API', () => {
     const res = await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 12.3400000001, value: true } } });
     expect(res.status).toBe(200);
     expect(res.body.rollout.percentage).toBe(12.34);
+  });
+
+  it('an unknown query parameter named __proto__ is ignored like any other', async () => {
+    expect((await call(h, 'GET', '/api/flags?__proto__=1')).status).toBe(200);
+  });
+
+  it('a scheduled system percentage with float noise is stored with two decimals too', async () => {
+    const key = await createFlag(h);
+    const at = Date.now() + 60_000;
+    expect((await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { percentage: 12.3400000001 } } })).status).toBe(201);
+    const pool = checkPool();
+    try {
+      await applyDueSchedules(pool, at + 1000, { kv: h.kv });
+    } finally {
+      await pool.end();
+    }
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout.percentage).toBe(12.34);
   });
 
   it('a ramp interval over a year: 422', async () => {

@@ -306,7 +306,23 @@ describe('delivery', () => {
     expect(events.sent).toHaveLength(1);
     const sent = events.sent[0]!;
     expect(new TextEncoder().encode(JSON.stringify(sent)).length).toBeLessThan(128_000); // the Queues message limit
-    expect(sent).toMatchObject({ type: 'notification', event: { event: 'flag.changed', flag: key, details: { newValue: { omitted: expect.any(String), jsonLength: expect.any(Number) } } } });
+    expect(sent).toMatchObject({ type: 'notification', event: { event: 'flag.changed', flag: key, details: { newValue: { omitted: 'too large for a notification', bytes: expect.any(Number) } } } });
+  });
+
+  it('a scheduled change of a value too large for a queue message still notifies, within the limit', async () => {
+    const key = await createFlag(h, { type: 'string', defaultValue: '' });
+    const at = Date.now() + 60_000;
+    expect((await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { value: 'y'.repeat(200_000) } } })).status).toBe(201);
+    const events = memoryQueue();
+    const pool = h.newPool();
+    try {
+      await applyDueSchedules(pool, at + 1000, { kv: h.kv, queue: events });
+    } finally {
+      await pool.end();
+    }
+    const applied = events.sent.find((m) => m.type === 'notification' && m.event.event === 'schedule.applied' && m.event.flag === key);
+    expect(applied).toBeDefined();
+    expect(new TextEncoder().encode(JSON.stringify(applied)).length).toBeLessThan(128_000);
   });
 
   it('a notification or delivery message that does not fit its shape is acknowledged, not retried until the queue drops it', async () => {

@@ -83,7 +83,7 @@ function unstorableInput(where: 'params' | 'query' | 'body', value: unknown): Fi
     for (const [key, child] of Object.entries(item)) {
       if (UNSTORABLE_TEXT.test(key)) errors.push({ path: path.join('.'), message: 'a key contains NUL or unpaired surrogate characters' });
       // zod drops it while validating: refused, rather than stored without it
-      if (key === '__proto__') errors.push({ path: path.join('.'), message: 'a key named "__proto__" cannot be stored' });
+      if (key === '__proto__' && where === 'body') errors.push({ path: path.join('.'), message: 'a key named "__proto__" cannot be stored' });
       stack.push([child, [...path, key]]);
     }
   }

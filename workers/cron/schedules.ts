@@ -58,8 +58,14 @@ function message(error: unknown): string {
   return text.slice(0, 500);
 }
 
+/** Longest JSON of one change field in a summary line (a string value can be hundreds of KB). */
+const SUMMARY_FIELD_MAX = 200;
+
 function describe(row: ScheduleRow): string {
-  const parts = Object.entries(row.change).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  const parts = Object.entries(row.change).map(([k, v]) => {
+    const json = JSON.stringify(v) ?? 'null';
+    return `${k}=${json.length > SUMMARY_FIELD_MAX ? `${json.slice(0, SUMMARY_FIELD_MAX)}…` : json}`;
+  });
   return `${row.featureKey}${row.orgId ? ` in org ${row.orgId}` : ''}: ${parts.join(', ')}`;
 }
 
