@@ -4,6 +4,13 @@
 export const PLATFORMS = ['meta', 'google', 'tiktok', 'linkedin', 'twitter', 'snapchat'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
+const PLATFORM_NAMES: ReadonlySet<string> = new Set(PLATFORMS);
+
+/** Whether `name` is one of PLATFORMS (exactly: platform names are lower case). */
+export function isPlatform(name: string): name is Platform {
+  return PLATFORM_NAMES.has(name);
+}
+
 export interface DefaultFlag {
   key: string;
   type: 'boolean';

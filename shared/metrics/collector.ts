@@ -170,9 +170,14 @@ export class MetricsCollector {
 
   /** Whether a flush should be scheduled now (and none is under way, or the one under way is stale). */
   due(nowMs: number): boolean {
-    if (nowMs - this.flushingSince < STALE_FLUSH_MS || this.waiting === 0) return false;
+    if (this.flushUnderWay(nowMs) || this.waiting === 0) return false;
     const { flushMs, flushCount, maxKeys } = this.settings;
     return this.waiting >= flushCount || nowMs - this.firstAt >= flushMs || this.keys >= maxKeys;
+  }
+
+  /** A flush is scheduled or sending, and not yet stale (NaN, none: false). */
+  private flushUnderWay(nowMs: number): boolean {
+    return nowMs - this.flushingSince < STALE_FLUSH_MS;
   }
 
   /**
@@ -206,7 +211,7 @@ export class MetricsCollector {
   async flush(queue: EventQueue | undefined, nowMs?: number): Promise<number> {
     // Under way from now on, for `due`: a new mark unless a fresh one is there (`begin`'s). A stale mark,
     // left by a flush that outlived the one that replaced it, would let `due` start another beside this one.
-    if (nowMs !== undefined && !(nowMs - this.flushingSince < STALE_FLUSH_MS)) this.flushingSince = nowMs;
+    if (nowMs !== undefined && !this.flushUnderWay(nowMs)) this.flushingSince = nowMs;
     const since = this.flushingSince;
     try {
       const messages = this.drain();

@@ -38,3 +38,13 @@ export const roundPercentage = (p: number): number => Math.round(p * 100) / 100;
  */
 export const MIN_INSTANT_MS = 0;
 export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** An ISO 8601 instant with Z or an offset within MIN_INSTANT_MS..MAX_INSTANT_MS; `message`: the one for a malformed text. */
+export function instantSchema(message?: string) {
+  return z.iso
+    .datetime(message === undefined ? { offset: true } : { offset: true, message })
+    .refine((s) => {
+      const ms = Date.parse(s);
+      return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;
+    }, 'must be between 1970-01-01 and 9999-12-31');
+}

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PLATFORMS } from '../../shared/config';
 import { validationError } from './route';
 import { FlagKeySchema, OrgIdSchema, PercentageSchema, UserIdSchema } from '../../shared/snapshot';
-import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../../shared/snapshot/identifiers';
+import { instantSchema } from '../../shared/snapshot/identifiers';
 
 /** Zod pieces that several route groups share; each route's own shapes live beside its handler. */
 
@@ -15,12 +15,7 @@ export const FlagTypeSchema = z.enum(['boolean', 'string', 'number', 'json']);
 export const JsonValueSchema = z.json();
 
 /** ISO 8601 instant with Z or an offset, from 1970 to 9999 (what Postgres, JS dates and the snapshot all hold). */
-export const InstantSchema = z.iso
-  .datetime({ offset: true })
-  .refine((s) => {
-    const ms = Date.parse(s);
-    return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;
-  }, 'must be between 1970-01-01 and 9999-12-31');
+export const InstantSchema = instantSchema();
 
 /** Optional reason of a change; the `X-Change-Reason` header wins. */
 export const ReasonSchema = z.string().trim().min(1).max(500).optional();

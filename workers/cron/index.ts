@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { problemResponse } from '../../shared/http/problem';
-import { MAX_INSTANT_MS, MIN_INSTANT_MS } from '../../shared/snapshot/identifiers';
+import { instantSchema } from '../../shared/snapshot/identifiers';
 import type { CronEnv } from './env';
 import { runCronPass } from './pass';
 import { handleEventBatch } from './queue';
@@ -10,13 +9,7 @@ import { handleEventBatch } from './queue';
  * `2026-12-01T09:00:00Z`) instead of now, so schedules and anything else due by then can be tried
  * locally without waiting. Omitted: now.
  */
-const TriggerTimeSchema = z.iso
-  .datetime({ offset: true, message: 'an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z' })
-  .refine((s) => {
-    const ms = Date.parse(s);
-    return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;
-  }, 'must be between 1970-01-01 and 9999-12-31')
-  .optional();
+const TriggerTimeSchema = instantSchema('an ISO 8601 date-time with an offset, e.g. 2026-12-01T09:00:00Z').optional();
 
 export default {
   async scheduled(controller, env, ctx) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PLATFORMS } from '../../shared/config';
+import { PLATFORMS, isPlatform } from '../../shared/config';
 import type { FieldError } from '../../shared/http/problem';
 import { FlagKeySchema, OrgIdSchema, UserIdSchema } from '../../shared/snapshot';
 import { FLAG_KEY_PATTERN, SUBJECT_ID_PATTERN } from '../../shared/snapshot/identifiers';
@@ -55,8 +55,6 @@ export const OfrepBodySchema = z.looseObject({
  * common, valid request the cost of zod's parse machinery.
  */
 
-const PLATFORM_NAMES: ReadonlySet<string> = new Set(PLATFORMS);
-
 /** True when `FlagKeySchema` accepts `key`. */
 export function isFlagKey(key: string): boolean {
   return FLAG_KEY_PATTERN.test(key);
@@ -71,7 +69,7 @@ function isNullishId(value: unknown): boolean {
 }
 
 function isNullishPlatform(value: unknown): boolean {
-  return value === undefined || value === null || (typeof value === 'string' && PLATFORM_NAMES.has(value));
+  return value === undefined || value === null || (typeof value === 'string' && isPlatform(value));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -83,7 +81,7 @@ export function quickFlagQuery(query: Record<string, string>): { orgId?: string;
   const { orgId, userId, platform } = query;
   const fallback = query.default;
   if (!isOptionalId(orgId) || !isOptionalId(userId)) return undefined;
-  if (platform !== undefined && !PLATFORM_NAMES.has(platform)) return undefined;
+  if (platform !== undefined && !isPlatform(platform)) return undefined;
   if (fallback !== undefined && fallback.length > 4096) return undefined;
   return { orgId, userId, platform, default: fallback };
 }

@@ -1,6 +1,6 @@
 import { evaluate, evaluateAll } from '../../engine';
 import type { EvalContext, EvalResult, Layers } from '../../engine';
-import { PLATFORMS } from '../../config';
+import { PLATFORMS, isPlatform } from '../../config';
 import { LayerCache } from '../../snapshot';
 import { SUBJECT_ID_PATTERN } from '../../snapshot/identifiers';
 import type { LayerReadError, LayerSource } from '../../snapshot';
@@ -45,9 +45,6 @@ export interface LocalTransportOptions {
   waitUntil?: ((promise: Promise<unknown>) => void) | undefined;
 }
 
-/** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
-const PLATFORM_NAMES: ReadonlySet<string> = new Set(PLATFORMS);
-
 /**
  * The evaluate Worker refuses a context whose ids or platform break API.md's rules (422, which the
  * remote transports report as INVALID_CONTEXT); the same context fails the same way here instead of
@@ -60,12 +57,13 @@ function contextError(ctx: EvalContext): FlagEvaluationError | undefined {
       return new FlagEvaluationError('INVALID_CONTEXT', 'context', `${name} must be 1-128 of A-Z a-z 0-9 . _ : @ -`);
     }
   }
-  if (typeof ctx.platform === 'string' && ctx.platform !== '' && !PLATFORM_NAMES.has(ctx.platform)) {
+  if (typeof ctx.platform === 'string' && ctx.platform !== '' && !isPlatform(ctx.platform)) {
     return new FlagEvaluationError('INVALID_CONTEXT', 'context', `platform must be one of ${PLATFORMS.join(', ')}`);
   }
   return undefined;
 }
 
+/** Evaluates in the caller's isolate with the shared engine over layers read from KV. */
 export function localTransport(options: LocalTransportOptions): Transport {
   const kv = options.kv;
   const cache = options.cache ?? sharedCacheFor(kv, options.cacheMaxAgeMs);
