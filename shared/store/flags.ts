@@ -88,21 +88,28 @@ export interface OrgValue {
   percentage: number | null;
 }
 
-export async function findOrgValue(tx: Db, key: string, orgId: string): Promise<FlagRow | undefined> {
-  const [row] = await tx
+/**
+ * An org's value of a flag. `lock`: FOR UPDATE, for a read that decides a write. It waits for a
+ * concurrent write or delete of the row to commit and then reads what it left (a deleted row is
+ * absent), so the write that follows never targets a row that is gone.
+ */
+export async function findOrgValue(tx: Db, key: string, orgId: string, options: { lock?: boolean } = {}): Promise<FlagRow | undefined> {
+  const query = tx
     .select()
     .from(featureFlags)
     .where(and(eq(featureFlags.featureKey, key), eq(featureFlags.orgId, orgId)));
+  const [row] = options.lock ? await query.for('update') : await query;
   return row;
 }
 
 /**
  * Creates or updates an org value. Two PUTs racing to create the same row: the insert of the later
  * one does nothing (it waits for the first to commit), and it updates that row instead: PUT stays an
- * upsert under concurrency, never a 409.
+ * upsert under concurrency, never a 409. A PUT meeting a delete of the row waits for it (the locked
+ * read) and then creates the row again.
  */
 export async function putOrgValue(tx: Db, key: string, orgId: string, next: OrgValue, raced = false): Promise<FlagRow> {
-  const current = await findOrgValue(tx, key, orgId);
+  const current = await findOrgValue(tx, key, orgId, { lock: true });
   if (current) {
     if (sameJson(current.value, next.value) && current.percentage === next.percentage) return current;
     const [row] = await tx
@@ -148,8 +155,10 @@ function overrideWhere(target: OverrideTarget) {
   return and(eq(o.featureKey, target.key), eq(o.overrideType, 'user'), eq(o.orgId, target.orgId), eq(o.userId, target.userId));
 }
 
-export async function findOverride(tx: Db, target: OverrideTarget): Promise<OverrideRow | undefined> {
-  const [row] = await tx.select().from(featureFlagOverrides).where(overrideWhere(target));
+/** One override; `lock` as in findOrgValue. */
+export async function findOverride(tx: Db, target: OverrideTarget, options: { lock?: boolean } = {}): Promise<OverrideRow | undefined> {
+  const query = tx.select().from(featureFlagOverrides).where(overrideWhere(target));
+  const [row] = options.lock ? await query.for('update') : await query;
   return row;
 }
 
@@ -160,7 +169,7 @@ export async function putOverride(
   next: { value: unknown; expiresAt: Date | null },
   raced = false,
 ): Promise<OverrideRow> {
-  const current = await findOverride(tx, target);
+  const current = await findOverride(tx, target, { lock: true });
   if (current) {
     if (sameJson(current.value, next.value) && current.expiresAt?.getTime() === next.expiresAt?.getTime()) return current;
     const [row] = await tx

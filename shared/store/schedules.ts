@@ -77,7 +77,7 @@ export async function applyScheduledChange(
 ): Promise<LayerName> {
   const flag = await requireFlag(tx, target.featureKey, { lock: true });
   if (flag.archivedAt) throw new ScheduleConflictError(`flag ${target.featureKey} is archived`);
-  const orgRow = target.orgId === null ? undefined : await findOrgValue(tx, target.featureKey, target.orgId);
+  const orgRow = target.orgId === null ? undefined : await findOrgValue(tx, target.featureKey, target.orgId, { lock: true });
   const plan = planChange(flag, target.orgId, orgRow, target.change, 'change');
   if (plan.level === 'system') await updateSystemFlag(tx, flag, plan.set);
   else await putOrgValue(tx, target.featureKey, plan.orgId, { value: plan.value, percentage: plan.percentage });

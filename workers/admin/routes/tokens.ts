@@ -178,7 +178,8 @@ const revokeToken = defineRoute({
     await inTransaction(
       c,
       async (tx) => {
-        const [row] = await tx.select().from(apiTokens).where(and(eq(apiTokens.id, params.id), isNull(apiTokens.revokedAt)));
+        // Locked: a second revocation of the same token waits for this one, then finds it revoked (404).
+        const [row] = await tx.select().from(apiTokens).where(and(eq(apiTokens.id, params.id), isNull(apiTokens.revokedAt))).for('update');
         if (!row) throw new ApiError(404, `No live token ${params.id}.`);
         if (row.role === 'system_admin' && caller.role !== 'system_admin') throw new ApiError(403, 'Only system admins revoke system_admin tokens.');
         assertOrgAccess(caller, row.orgId);

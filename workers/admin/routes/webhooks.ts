@@ -282,7 +282,8 @@ const deleteWebhook = defineRoute({
     await inTransaction(
       c,
       async (tx) => {
-        const [row] = await tx.select().from(webhooks).where(and(eq(webhooks.id, params.id)));
+        // Locked: a second removal of the same webhook waits for this one, then finds nothing (404).
+        const [row] = await tx.select().from(webhooks).where(eq(webhooks.id, params.id)).for('update');
         if (!row) throw new ApiError(404, `No webhook ${params.id}.`);
         assertOrgAccess(caller, row.orgId);
         await tx.delete(webhooks).where(eq(webhooks.id, row.id));
