@@ -22,15 +22,19 @@ export const UserIdSchema = z.string().regex(SUBJECT_ID_PATTERN, 'invalid userId
 /** Platform name; which platforms exist is configuration, so only the shape is checked here. */
 export const PlatformSchema = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'invalid platform');
 
-/** Rollout percentage: 0–100 with at most two decimals (the bucket granularity is 0.01 %). */
+/** A percentage as stored: two decimals exactly (float noise such as 12.3400000001 becomes 12.34). */
+export const roundPercentage = (p: number): number => Math.round(p * 100) / 100;
+
+/**
+ * Rollout percentage: 0–100 with at most two decimals (the bucket granularity is 0.01 %), parsed to
+ * two decimals exactly, so float noise is stored nowhere (flag rollouts, org values, schedules, ramp steps).
+ */
 export const PercentageSchema = z
   .number()
   .min(0)
   .max(100)
-  .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, 'at most two decimals');
-
-/** A percentage as stored: two decimals exactly (PercentageSchema lets float noise such as 12.3400000001 through). */
-export const roundPercentage = (p: number): number => Math.round(p * 100) / 100;
+  .refine((p) => Math.abs(p * 100 - Math.round(p * 100)) < 1e-6, 'at most two decimals')
+  .overwrite(roundPercentage);
 
 /**
  * Instants every part of the system can hold, as epoch ms: from 1970 (snapshot layers carry

@@ -71,7 +71,8 @@ function canonical(value: unknown): unknown {
   return Object.fromEntries(Object.keys(record).sort().map((k) => [k, canonical(record[k])]));
 }
 
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+/** Whether two JSON values are equal (key order ignored). */
+export const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 
 /** Updates the system row; returns the row as it is afterwards. */
 export async function updateSystemFlag(tx: Db, current: FlagRow, changes: Partial<typeof featureFlags.$inferInsert>): Promise<FlagRow> {

@@ -16,12 +16,15 @@ export {
   putOrgValue,
   putOverride,
   requireFlag,
+  sameJson,
   updateSystemFlag,
 } from './flags';
 export type { Flag, FlagRow, OrgValue, OverrideRow, OverrideTarget } from './flags';
 export {
   applyScheduledChange,
+  assertNoLiveRamp,
   finishRampIfComplete,
+  liveRamp,
   planChange,
   rampBaseline,
   rampSteps,

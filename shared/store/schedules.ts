@@ -84,6 +84,35 @@ export async function applyScheduledChange(
   return layerOf(target.orgId);
 }
 
+/** The live (running or paused) ramp of a flag at one level (orgId null: the system rollout), if any. */
+export async function liveRamp(tx: Db, key: string, orgId: string | null): Promise<Pick<RampRow, 'id' | 'state'> | undefined> {
+  const [live] = await tx
+    .select({ id: rollouts.id, state: rollouts.state })
+    .from(rollouts)
+    .where(
+      and(
+        eq(rollouts.featureKey, key),
+        orgId === null ? sql`${rollouts.orgId} IS NULL` : eq(rollouts.orgId, orgId),
+        sql`${rollouts.state} IN ('running', 'paused')`,
+      ),
+    );
+  return live;
+}
+
+/**
+ * A change by hand of what a live ramp steers (the system rollout; an org's value) is refused with
+ * 409: the ramp's next step would overwrite it (a raised percentage lowered again, a stopped rollout
+ * started again). A paused ramp still steers it; aborting frees it.
+ */
+export async function assertNoLiveRamp(tx: Db, key: string, orgId: string | null): Promise<void> {
+  const live = await liveRamp(tx, key, orgId);
+  if (live === undefined) return;
+  const what = orgId === null ? 'the system rollout' : `the value of org ${orgId}`;
+  throw new ApiError(409, {
+    detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change; abort it first (POST /api/rollouts/${live.id}/abort) or let it finish.`,
+  });
+}
+
 /** What a ramp replaces, recorded when it is created. */
 export function rampBaseline(flag: FlagRow, orgId: string | null, orgRow: FlagRow | undefined): RampBaseline {
   if (orgId === null) return { rollout: flag.rollout ?? null };

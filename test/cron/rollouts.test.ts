@@ -212,6 +212,19 @@ describe('ramps', () => {
     expect(otherView.body.items.map((r: { orgId: string | null }) => r.orgId)).toEqual([null]);
   });
 
+  it('stores percentages with two decimals and refuses a shorthand whose last step falls after 9999', async () => {
+    const key = await createFlag(h);
+    const at = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { steps: [{ percentage: 12.3400000001, at: iso(at) }, { percentage: 50, at: iso(at + HOUR) }] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.steps.map((s: { percentage: number }) => s.percentage)).toEqual([12.34, 50]);
+    const schedule = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(at + 2 * HOUR), change: { percentage: 60.0000000001 } } });
+    expect(schedule.body.change).toEqual({ percentage: 60 });
+    const late = await call(h, 'POST', `/api/flags/${await createFlag(h)}/rollouts`, { body: { start: '9999-12-31T00:00:00Z', every: '366d', percentages: [1, 2, 3] } });
+    expect(late.status).toBe(422);
+    expect(late.body.errors).toEqual([expect.objectContaining({ path: 'body.every', message: expect.stringContaining('9999-12-31') })]);
+  });
+
   it('parses intervals', () => {
     expect(parseInterval('1h')).toBe(HOUR);
     expect(parseInterval('30m')).toBe(HOUR / 2);
@@ -220,5 +233,96 @@ describe('ramps', () => {
     expect(parseInterval(60_000)).toBe(60_000);
     expect(parseInterval('60000')).toBe(60_000);
     for (const bad of ['P', 'PT', '1y', '', 'abc', 0, -5]) expect(parseInterval(bad as string)).toBeNull();
+  });
+});
+
+describe('a ramp is gradual and owns what it steers', () => {
+  it('an org ramp without a value rolls out true, not the org value it replaces; one to the system default is refused', async () => {
+    const key = await createFlag(h); // default false
+    const org = `org-gradual-${Date.now()}`;
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: false } })).status).toBe(200); // opted out
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, start: iso(start), every: '1h', percentages: [10, 50, 100] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.value).toBe(true);
+    await pass(start);
+    const at10 = (await usersIn(key, org, start)).size;
+    await pass(start + HOUR);
+    const at50 = (await usersIn(key, org, start)).size;
+    expect(at10).toBeGreaterThan(100);
+    expect(at50).toBeGreaterThan(at10);
+    expect(at50).toBeLessThan(USERS.length);
+
+    const onByDefault = await createFlag(h, { defaultValue: true });
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${onByDefault}`, { body: { value: false } })).status).toBe(200);
+    const whole = await call(h, 'POST', `/api/flags/${onByDefault}/rollouts`, { body: { orgId: org, value: true, start: iso(start), every: '1h', percentages: [10, 100] } });
+    expect(whole.status).toBe(422);
+    expect(whole.body.errors).toEqual([{ path: 'body.value', message: expect.stringContaining('fall through to the system level') }]);
+    const nothing = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { value: false, start: iso(start), every: '1h', percentages: [10, 100] } });
+    expect(nothing.status).toBe(422);
+    expect(nothing.body.errors[0].path).toBe('body.value');
+  });
+
+  it('a ramp may not start below what the level already gives its value', async () => {
+    const key = await createFlag(h);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 50, value: true } } })).status).toBe(200);
+    const at = window();
+    const below = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { steps: [{ percentage: 10, at: iso(at) }, { percentage: 100, at: iso(at + HOUR) }] } });
+    expect(below.status).toBe(422);
+    expect(below.body.errors).toEqual([{ path: 'body.steps.0.percentage', message: expect.stringContaining('50% already get true') }]);
+    expect((await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(at), every: '1h', percentages: [50, 100] } })).status).toBe(201);
+
+    const org = `org-below-${Date.now()}`;
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(200); // all its users
+    const orgBelow = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, value: true, start: iso(at), every: '1h', percentages: [10, 100] } });
+    expect(orgBelow.status).toBe(422);
+    expect(orgBelow.body.errors[0].path).toBe('body.percentages.0');
+  });
+
+  it('while a ramp is live (running or paused) its rollout or org value cannot be changed by hand; after abort it can', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const system = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 20] } });
+    await pass(start);
+    const raise = await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 60, value: true } } });
+    expect(raise.status).toBe(409);
+    expect(raise.body.detail).toContain(system.body.id);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: null } })).status).toBe(409);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'still editable' } })).status).toBe(200);
+    expect((await call(h, 'POST', `/api/rollouts/${system.body.id}/pause`)).status).toBe(200);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: null } })).status).toBe(409);
+    // reverting the step's audit entry would put the rollout back behind the ramp's back too
+    const [step] = await h.sql(`SELECT id FROM cmis.feature_flag_values WHERE feature_key = $1 AND level = 'system' AND actor = 'cron'`, [key]);
+    expect((await call(h, 'POST', `/api/audit/${step!.id}/revert`, { body: {} })).status).toBe(409);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout.percentage).toBe(10);
+
+    const org = `org-owned-${Date.now()}`;
+    const orgRamp = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, start: iso(start), every: '1h', percentages: [30, 60] } });
+    expect(orgRamp.status).toBe(201);
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(409);
+    expect((await call(h, 'PUT', `/api/orgs/other-${org}/flags/${key}`, { body: { value: true } })).status).toBe(200);
+
+    expect((await call(h, 'POST', `/api/rollouts/${system.body.id}/abort`)).status).toBe(200);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: null } })).status).toBe(200);
+    expect((await call(h, 'POST', `/api/rollouts/${orgRamp.body.id}/abort`)).status).toBe(200);
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(200);
+  });
+
+  it('aborting a ramp before its first step changes nothing (its recorded state may be older than the flag)', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50] } });
+    // the flag moves on before the ramp starts (here a scheduled change applied before the first step)
+    const scheduled = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start - HOUR), change: { percentage: 5 } } });
+    expect(scheduled.status).toBe(201);
+    await pass(start - HOUR);
+    const pilot = (await call(h, 'GET', `/api/flags/${key}`)).body.rollout;
+    expect(pilot).toMatchObject({ percentage: 5, value: true });
+    const aborted = await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { body: { reason: 'plan changed' } });
+    expect(aborted.status).toBe(200);
+    expect(aborted.body.steps.map((s: { state: string }) => s.state)).toEqual(['cancelled', 'cancelled']);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toEqual(pilot);
+    const [note] = await h.sql(`SELECT new_value FROM cmis.feature_flag_values WHERE feature_key = $1 AND level = 'rollout' AND reason = 'plan changed'`, [key]);
+    expect(note!.new_value).toEqual({ state: 'aborted' });
   });
 });

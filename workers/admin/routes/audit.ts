@@ -6,6 +6,7 @@ import type { LayerName } from '../../../shared/snapshot';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES, type Caller } from '../auth';
 import { inTransaction } from '../db';
 import {
+  assertNoLiveRamp,
   deleteOrgValue,
   deleteOverride,
   putOrgValue,
@@ -122,12 +123,14 @@ async function revertEntry(tx: Db, caller: Caller, entry: AuditRow): Promise<Lay
   switch (entry.level) {
     case 'system': {
       if ('type' in (old ?? {}) && old?.type !== flag.type) throw new ApiError(409, 'The flag changed type since; cannot revert.');
+      if (old !== null && 'rollout' in old) await assertNoLiveRamp(tx, key, null);
       // Undoing a creation archives the flag: system rows are never deleted through the API.
       await updateSystemFlag(tx, flag, old === null ? { archivedAt: flag.archivedAt ?? new Date() } : systemColumns(old));
       return 'global';
     }
     case 'org': {
       if (!orgId) throw new ApiError(409, 'The entry has no org.');
+      await assertNoLiveRamp(tx, key, orgId);
       if (old === null) await deleteOrgValue(tx, key, orgId);
       else await putOrgValue(tx, key, orgId, { value: old.value, percentage: old.percentage === null || old.percentage === undefined ? null : Number(old.percentage) });
       return layerOf(orgId);

@@ -2,12 +2,13 @@ import { and, arrayContains, asc, eq, gt, ilike, isNotNull, isNull, or, type SQL
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { featureFlags } from '../../../shared/db';
-import { roundPercentage } from '../../../shared/snapshot';
 import type { FlagType } from '../../../shared/engine';
 import { ADMIN_ROLES, SYSTEM_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import type { AppEnv } from '../env';
 import {
+  sameJson,
+  assertNoLiveRamp,
   assertValueType,
   deleteOverride,
   etagOf,
@@ -275,12 +276,13 @@ const patchFlag = defineRoute({
         if (body.defaultValue !== undefined) assertValueType(type, body.defaultValue, 'body.defaultValue');
         if (body.offValue !== undefined) assertValueType(type, body.offValue, 'body.offValue');
         if (body.rollout) assertValueType(type, body.rollout.value, 'body.rollout.value');
+        if (body.rollout !== undefined && !sameJson(body.rollout, row.rollout)) await assertNoLiveRamp(tx, params.key, null);
         const updated = await updateSystemFlag(tx, row, {
           description: body.description,
           value: body.defaultValue,
           offValue: body.offValue,
           killed: body.killed,
-          rollout: body.rollout && { ...body.rollout, percentage: roundPercentage(body.rollout.percentage) },
+          rollout: body.rollout,
           tags: body.tags,
           owner: body.owner,
           expiresAt: body.expiresAt === undefined ? undefined : body.expiresAt === null ? null : new Date(body.expiresAt),

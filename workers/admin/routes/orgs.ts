@@ -7,6 +7,7 @@ import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import type { AppEnv } from '../env';
 import {
+  assertNoLiveRamp,
   assertValueType,
   deleteOrgValue,
   deleteOverride,
@@ -179,6 +180,7 @@ const putOrgFlag = defineRoute({
       async (tx) => {
         const flag = await requireFlag(tx, params.key);
         assertValueType(flag.type ?? 'json', body.value, 'body.value');
+        await assertNoLiveRamp(tx, params.key, params.orgId);
         const row = await putOrgValue(tx, params.key, params.orgId, { value: body.value, percentage: body.percentage ?? null });
         return { result: row, layers: [layerOf(params.orgId)] };
       },
@@ -204,6 +206,7 @@ const deleteOrgFlag = defineRoute({
       c,
       async (tx) => {
         await requireFlag(tx, params.key);
+        await assertNoLiveRamp(tx, params.key, params.orgId);
         if (!(await deleteOrgValue(tx, params.key, params.orgId))) {
           throw new ApiError(404, `Org ${params.orgId} has no value for ${params.key}.`);
         }

@@ -4,18 +4,22 @@ import { z } from 'zod';
 import { flagSchedules, rollouts, type Db } from '../../../shared/db';
 import type { FlagType } from '../../../shared/engine';
 import type { LayerName } from '../../../shared/snapshot';
+import { MAX_INSTANT_MS } from '../../../shared/snapshot/identifiers';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import type { AppEnv } from '../env';
 import {
   assertValueType,
   findOrgValue,
+  liveRamp,
   rampBaseline,
   rampSteps,
   rampView,
   requireFlag,
   restoreBaseline,
+  sameJson,
   writeAuditNote,
+  type FlagRow,
   type RampRow,
 } from '../../../shared/store';
 import { ApiError } from '../problem';
@@ -82,6 +86,8 @@ const RampBody = z
         const every = parseInterval(b.every);
         if (every === null || every > MAX_EVERY_MS) {
           ctx.addIssue({ code: 'custom', path: ['every'], message: "an interval of at most 366 days: '1h', '30m', '1d', an ISO 8601 duration (PT1H) or milliseconds" });
+        } else if (b.percentages && b.start !== undefined && Date.parse(b.start) + (b.percentages.length - 1) * every > MAX_INSTANT_MS) {
+          ctx.addIssue({ code: 'custom', path: ['every'], message: 'the last step would fall after 9999-12-31' });
         }
       }
     }
@@ -138,6 +144,57 @@ const ListQuery = z.object({ state: z.enum(RAMP_STATES).optional(), limit: Limit
 const ReasonBody = z.strictObject({ reason: ReasonSchema });
 
 // ---- helpers --------------------------------------------------------------------------------
+
+/**
+ * The partial rollout a level has now, which a ramp without a value continues: the system rollout, or
+ * an org row with a percentage. An org row without one is the org's value, not a rollout.
+ */
+function levelRollout(flag: FlagRow, orgId: string | null, orgRow: FlagRow | undefined): { value: unknown; percentage: number } | undefined {
+  if (orgId === null) return flag.rollout ?? undefined;
+  return orgRow && orgRow.percentage !== null ? { value: orgRow.value, percentage: orgRow.percentage } : undefined;
+}
+
+function notGradual(path: string, message: string): ApiError {
+  return new ApiError(422, { detail: `The ramp would not be gradual: ${message}.`, errors: [{ path, message }] });
+}
+
+/**
+ * A ramp only adds subjects step by step. Refused (422):
+ * - a value the subjects outside it already get: everyone outside a system rollout gets the default
+ *   value, and users outside an org's percentage fall through to the system level (docs/design.md),
+ *   so an org ramp to the default value switches the whole org at its first step;
+ * - a first step below what the level already gives that value (the system rollout with the same
+ *   stickiness; an org row, whose value without a percentage covers all its users): it would take
+ *   subjects out.
+ */
+function assertGradual(
+  flag: FlagRow,
+  orgId: string | null,
+  orgRow: FlagRow | undefined,
+  value: unknown,
+  stickiness: string,
+  firstPercentage: number,
+  firstPath: string,
+): void {
+  if (sameJson(value, flag.value)) {
+    throw notGradual(
+      'body.value',
+      orgId === null
+        ? `everyone outside the rollout already gets the default value ${JSON.stringify(value)}`
+        : `users outside an org's percentage fall through to the system level, whose default value is already ${JSON.stringify(value)}, so the whole org would have it from the first step; set the org's value instead (PUT /api/orgs/${orgId}/flags/${flag.featureKey})`,
+    );
+  }
+  let already: number | undefined;
+  if (orgId === null) {
+    const rollout = flag.rollout;
+    if (rollout && sameJson(rollout.value, value) && (rollout.stickiness ?? 'userId') === stickiness) already = rollout.percentage;
+  } else if (orgRow && sameJson(orgRow.value, value)) {
+    already = orgRow.percentage ?? 100;
+  }
+  if (already !== undefined && firstPercentage < already) {
+    throw notGradual(firstPath, `${already}% already get ${JSON.stringify(value)} at this level; a ramp only adds subjects, so start at ${already} or higher`);
+  }
+}
 
 function stepsOf(body: RampInput, nowMs: number): { percentage: number; at: Date }[] {
   if (body.steps) return body.steps.map((s) => ({ percentage: s.percentage, at: new Date(s.at) }));
@@ -197,6 +254,7 @@ function rampAction(action: RampAction) {
           const now = new Date();
           let next: RampRow['state'] = ramp.state;
           let retried: string[] = [];
+          let restored = false;
           const layers: LayerName[] = [];
           if (action === 'pause') {
             next = 'paused';
@@ -226,7 +284,10 @@ function rampAction(action: RampAction) {
               .set({ state: 'cancelled' })
               .where(and(eq(flagSchedules.rampId, ramp.id), eq(flagSchedules.state, 'pending')));
             await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
-            layers.push(await restoreBaseline(tx, ramp));
+            // Before its first step the ramp has changed nothing, and what it recorded at creation may
+            // be older than the flag now: there is nothing to put back.
+            restored = (await rampSteps(tx, ramp.id)).some((step) => step.state === 'applied');
+            if (restored) layers.push(await restoreBaseline(tx, ramp));
           }
           await writeAuditNote(tx, {
             level: 'rollout',
@@ -234,7 +295,7 @@ function rampAction(action: RampAction) {
             orgId: ramp.orgId,
             target: ramp.id,
             oldValue: { state: ramp.state },
-            newValue: { state: next, ...(action === 'abort' ? { restored: ramp.previous } : {}), ...(retried.length ? { retried } : {}) },
+            newValue: { state: next, ...(restored ? { restored: ramp.previous } : {}), ...(retried.length ? { retried } : {}) },
           });
           const [after] = await tx.select().from(rollouts).where(eq(rollouts.id, ramp.id));
           return { result: await answerRamp(tx, after!), layers };
@@ -274,10 +335,8 @@ const createRamp = defineRoute({
         if (flag.archivedAt) throw new ApiError(409, `Flag ${params.key} is archived; restore it first.`);
         const type: FlagType = flag.type ?? 'json';
         const orgRow = orgId === null ? undefined : await findOrgValue(tx, params.key, orgId);
-        const value =
-          body.value !== undefined
-            ? body.value
-            : ((orgId === null ? flag.rollout?.value : orgRow?.value) ?? (type === 'boolean' ? true : undefined));
+        const current = levelRollout(flag, orgId, orgRow);
+        const value = body.value !== undefined ? body.value : (current?.value ?? (type === 'boolean' ? true : undefined));
         if (value === undefined) {
           throw new ApiError(422, {
             detail: `A ramp of a ${type} flag needs the value to roll out.`,
@@ -285,18 +344,10 @@ const createRamp = defineRoute({
           });
         }
         assertValueType(type, value, 'body.value');
-        const [live] = await tx
-          .select({ id: rollouts.id })
-          .from(rollouts)
-          .where(
-            and(
-              eq(rollouts.featureKey, params.key),
-              orgId === null ? sql`${rollouts.orgId} IS NULL` : eq(rollouts.orgId, orgId),
-              sql`${rollouts.state} IN ('running', 'paused')`,
-            ),
-          );
+        const live = await liveRamp(tx, params.key, orgId);
         if (live) throw new ApiError(409, `Ramp ${live.id} of ${params.key} is live already; abort it first.`);
         const stickiness = orgId === null ? (body.stickiness ?? flag.rollout?.stickiness ?? 'userId') : 'userId';
+        assertGradual(flag, orgId, orgRow, value, stickiness, steps[0]!.percentage, body.steps ? 'body.steps.0.percentage' : 'body.percentages.0');
         const [ramp] = await tx
           .insert(rollouts)
           .values({ featureKey: params.key, orgId, value, stickiness, previous: rampBaseline(flag, orgId, orgRow), createdBy: caller.actor })
