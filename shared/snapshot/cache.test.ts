@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { vectorLayers } from '../../test/sdk/fixtures';
 import { backgroundRunner } from '../../test/support/background';
+import type { Layers } from '../engine';
 import { LayerCache } from './cache';
 import { globalLayerKey, orgLayerKey } from './keys';
 
@@ -139,6 +140,31 @@ describe('LayerCache', () => {
       expect(cache.layersFor(kv, undefined, 999)).not.toBeInstanceOf(Promise);
       expect(get).toHaveBeenCalledTimes(1);
       expect(cache.layersFor(kv, undefined, 1000)).toBeInstanceOf(Promise);
+    });
+
+    it('of two reads started at the same clock reading, the older version landing last does not replace the newer', async () => {
+      const layer = (version: number) => JSON.stringify({ ...layers.global, version });
+      let stored = layer(1);
+      const delays = [0, 60, 5]; // warm-up read, then a slow read of v1 and a fast read of v2
+      let calls = 0;
+      const kv = {
+        async get() {
+          const text = stored; // as of the moment the read reaches KV
+          await new Promise((r) => setTimeout(r, delays[calls++] ?? 0));
+          return text;
+        },
+      };
+      const cache = new LayerCache({ maxAgeMs: 1000 });
+      await cache.layersFor(kv, undefined, 0);
+      const slow = cache.layersFor(kv, undefined, 1000);
+      stored = layer(2);
+      const fast = cache.layersFor(kv, undefined, 1000);
+      expect((await fast)?.global.version).toBe(2);
+      await slow;
+      expect((cache.layersFor(kv, undefined, 1001) as Layers).global.version).toBe(2);
+      // a later read is taken as it is, lower version included (layers republished from a new database)
+      stored = layer(1);
+      expect((await cache.layersFor(kv, undefined, 2001))?.global.version).toBe(1);
     });
 
     it('a slow background read does not overwrite a newer copy that landed first', async () => {

@@ -232,6 +232,10 @@ export class LayerCache {
       return fail('schema', first ? `${first.path.join('.')}: ${first.message}` : 'invalid layer');
     }
     if (!isGlobal && (parsed.data as OrgLayer).orgId !== orgIdOf(slot)) return fail('schema', 'orgId does not match the key');
+    // Reads that started at the same clock reading (workerd's clock stands still between I/O) are not
+    // ordered by it: of those, the higher version stays. A read that started later is taken as it is,
+    // so a layer republished with lower versions (a database rebuilt from scratch) still gets through.
+    if (slot.loaded && nowMs === slot.checkedAt && slot.value !== null && (parsed.data as GlobalLayer).version < (slot.value as GlobalLayer).version) return;
     this.store(slot, parsed.data as T, text, nowMs);
   }
 
