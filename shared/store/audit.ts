@@ -53,7 +53,8 @@ export function eventOfAudit(row: AuditRow): FlagEvent | null {
     actor: row.actor,
     at: row.at.toISOString(),
     summary: `${row.featureKey ?? '?'}${what}${where} changed by ${row.actor}${row.reason ? `: ${row.reason}` : ''}`,
-    details: { level: row.level, target: row.target, oldValue: row.oldValue, newValue: row.newValue, reason: row.reason, requestId: row.requestId },
+    // auditId orders the changes of one row as they were applied (`at` is the transaction's start).
+    details: { auditId: row.id, level: row.level, target: row.target, oldValue: row.oldValue, newValue: row.newValue, reason: row.reason, requestId: row.requestId },
   };
 }
 

@@ -297,6 +297,28 @@ describe('delivery', () => {
     expect(unknown.ack).toHaveBeenCalled();
   });
 
+  it('a change applied by the cron also notifies flag.changed, old → new, as the same change through the API does', async () => {
+    const key = await createFlag(h);
+    const at = Date.now() + 2000 * HOUR;
+    await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { killed: true } } });
+    const ramp = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { steps: [{ percentage: 20, at: new Date(at).toISOString() }] } });
+    expect(ramp.status).toBe(201);
+    const queue = memoryQueue();
+    const pool = h.newPool();
+    try {
+      await applyDueSchedules(pool, at, { queue });
+    } finally {
+      await pool.end();
+    }
+    const events = queue.sent.flatMap((m) => (m.type === 'notification' && m.event.flag === key ? [m.event] : []));
+    expect(events.map((e) => e.event)).toEqual(['flag.changed', 'schedule.applied', 'flag.changed', 'rollout.step', 'rollout.done']);
+    const [kill, , step] = events;
+    expect(kill).toMatchObject({ actor: 'cron', details: { level: 'system', oldValue: { killed: false }, newValue: { killed: true }, reason: expect.stringMatching(/^schedule /) } });
+    expect(step).toMatchObject({ actor: 'cron', details: { level: 'system', oldValue: { rollout: null }, newValue: { rollout: { percentage: 20, value: true } } } });
+    expect(kill!.details?.requestId).not.toBe(step!.details?.requestId);
+    expect(step!.details?.auditId).toBeGreaterThan(kill!.details?.auditId as number); // the order they were applied in
+  });
+
   it('a write of a value too large for a queue message still notifies, with the value left out', async () => {
     const events = memoryQueue();
     const env: Env = { ...h.env, EVENTS: events as unknown as Queue };

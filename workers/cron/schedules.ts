@@ -6,7 +6,7 @@ import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/eve
 import type { LayerName } from '../../shared/snapshot';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
 // One write path: cron applies through the same store as the admin API (shared/store).
-import { applyScheduledChange, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../../shared/store';
+import { applyScheduledChange, changeEvents, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../../shared/store';
 
 export const CRON_ACTOR = 'cron';
 
@@ -41,7 +41,8 @@ export interface ApplyOptions {
 
 function contextFor(row: { id: string; rampId: string | null }): RlsContext {
   const reason = row.rampId ? `ramp ${row.rampId} step ${row.id}` : `schedule ${row.id}`;
-  return { orgId: null, role: 'system', actor: CRON_ACTOR, reason };
+  // A request id of its own, as an API write has: its audit rows are found again for flag.changed.
+  return { orgId: null, role: 'system', actor: CRON_ACTOR, reason, requestId: crypto.randomUUID() };
 }
 
 /** How long a change that meets deadlocks or lock timeouts is retried, from the first one, before it fails. */
@@ -104,6 +105,9 @@ function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, 
       await client.query('RELEASE SAVEPOINT apply_schedule');
       await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null, contendedSince: null }).where(eq(flagSchedules.id, row.id));
       layers.push(layer);
+      // flag.changed for what changed (old → new, from the audit rows), as for a change made through
+      // the API, then the schedule's own event.
+      events.push(...(await changeEvents(tx)));
       events.push({
         event: row.rampId ? 'rollout.step' : 'schedule.applied',
         flag: row.featureKey,
