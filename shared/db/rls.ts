@@ -25,6 +25,13 @@ export type Db = NeonDatabase<typeof schema>;
 const ROLES: ReadonlySet<string> = new Set<RlsRole>(['system', 'org_admin', 'viewer']);
 
 /**
+ * Longest a statement waits for a row lock before its transaction fails (SQLSTATE 55P03): a writer
+ * stuck behind another (a slow KV put holds a layer's row while it publishes) answers instead of
+ * hanging; the admin API says 503 (retry), the cron retries the change on its next pass.
+ */
+export const LOCK_TIMEOUT_MS = 10_000;
+
+/**
  * Runs `work` in one transaction on one pooled connection, as the non-owner role `cmis_app`
  * with the RLS context set (transaction-local, so nothing leaks to the next user of the
  * connection). Commits when `work` resolves, rolls back when it throws, always releases.
@@ -47,8 +54,8 @@ export async function withRls<T>(
     await client.query(
       `SELECT set_config('app.role', $1, true), set_config('app.org_id', $2, true),
               set_config('app.actor', $3, true), set_config('app.request_id', $4, true),
-              set_config('app.reason', $5, true)`,
-      [context.role, context.orgId ?? '', context.actor, context.requestId ?? '', context.reason ?? ''],
+              set_config('app.reason', $5, true), set_config('lock_timeout', $6, true)`,
+      [context.role, context.orgId ?? '', context.actor, context.requestId ?? '', context.reason ?? '', `${LOCK_TIMEOUT_MS}ms`],
     );
     const result = await work(drizzle(client, { schema }), client);
     await client.query('COMMIT');

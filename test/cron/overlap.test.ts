@@ -246,7 +246,7 @@ describe('a failed schedule transaction', () => {
     const second = await createFlag(h);
     const s1 = (await call(h, 'POST', `/api/flags/${first}/schedules`, { body: { at: iso(start), change: { value: true } } })).body;
     const s2 = (await call(h, 'POST', `/api/flags/${second}/schedules`, { body: { at: iso(start + 1000), change: { value: true } } })).body;
-    const sent: { body: { event: { details?: { scheduleId?: string } } } }[] = [];
+    const sent: { body: { event: { event: string; flag: string; details?: { scheduleId?: string } } } }[] = [];
     const queue: EventQueue = { sendBatch: async (m) => void sent.push(...(m as never[])) };
     const real = h.newPool();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
@@ -255,7 +255,11 @@ describe('a failed schedule transaction', () => {
       expect(outcome.results.map((r) => [r.id, r.state])).toEqual([[s1.id, 'applied'], [s2.id, 'skipped']]);
       expect(outcome.results[1]!.error).toBeTruthy();
       expect(outcome.applied).toBe(1);
-      expect(sent.map((m) => m.body.event.details?.scheduleId)).toEqual([s1.id]);
+      // the committed change's events (flag.changed, then schedule.applied); none of the one left pending
+      expect(sent.map((m) => [m.body.event.event, m.body.event.flag, m.body.event.details?.scheduleId])).toEqual([
+        ['flag.changed', first, undefined],
+        ['schedule.applied', first, s1.id],
+      ]);
       expect((await h.sql(`SELECT state FROM cmis.flag_schedules WHERE id = $1`, [s2.id]))[0]!.state).toBe('pending');
     } finally {
       warn.mockRestore();

@@ -4,6 +4,7 @@
 // Postgres (a PGlite pool has one connection): they run in the Postgres suite (DATABASE_URL set).
 import type { PoolClient } from '@neondatabase/serverless';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCK_TIMEOUT_MS } from '../../shared/db/rls';
 import { applyDueSchedules } from '../../workers/cron/schedules';
 import { call, createFlag, unique } from '../admin/helpers';
 import { HOUR, startCronHarness, type CronHarness } from './helpers';
@@ -140,5 +141,26 @@ describe.skipIf(!process.env.DATABASE_URL)('a removal meeting a concurrent remov
     const second = await whileHeld(`DELETE FROM cmis.webhooks WHERE id = $1`, [id], () => call(h, 'DELETE', `/api/webhooks/${id}`));
     expect(second.status).toBe(404);
     expect(await auditRows('webhook', id)).toHaveLength(1); // the creation only
+  });
+});
+
+describe.skipIf(!process.env.DATABASE_URL)('a write stuck behind a long-held lock (real Postgres)', () => {
+  it(`answers 503 with Retry-After after ${LOCK_TIMEOUT_MS / 1000} s, and nothing is changed`, { timeout: LOCK_TIMEOUT_MS + 20_000 }, async () => {
+    const key = await createFlag(h);
+    const pool = h.newPool();
+    const client: PoolClient = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM cmis.feature_flags WHERE feature_key = $1 AND org_id IS NULL FOR UPDATE`, [key]);
+      const stuck = await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'behind a held lock' } });
+      expect(stuck.status).toBe(503);
+      expect(stuck.headers.get('Retry-After')).toBe('1');
+      expect(stuck.body.detail).toContain('lock timeout');
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+      await pool.end();
+    }
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.description).not.toBe('behind a held lock');
   });
 });

@@ -80,6 +80,9 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
     case '40001':
     case '40P01':
       return problem(c, 409, 'A concurrent change got there first; retry the request.');
+    case '55P03':
+      c.header('Retry-After', '1');
+      return problem(c, 503, { detail: 'Another change of the same data is taking long (lock timeout); nothing was changed. Retry.' });
   }
   console.error(JSON.stringify({ at: 'admin', requestId: c.get('requestId'), error: String(err), stack: err.stack }));
   return problem(c, 500, `Internal error; quote request id ${c.get('requestId') ?? 'unknown'}.`);
