@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only engine,scale,http,propagation,zero-downtime,instructions]
+// npm run bench [-- --quick] [-- --only engine,scale,http,propagation,zero-downtime,instructions,metrics-overhead]
 // Runs every benchmark, writes bench/results/<name>.json and the Markdown summary
 // bench/results/README.md. Every figure is a ratio or a percentile against a baseline measured in
 // the same run; each result describes the machine it ran on.
@@ -17,6 +17,7 @@ const BENCHES: { name: string; needsStack: boolean; load: () => Promise<BenchMod
   { name: 'propagation', needsStack: true, load: () => import('./propagation') },
   { name: 'zero-downtime', needsStack: true, load: () => import('./zero-downtime') },
   { name: 'instructions', needsStack: false, load: () => import('./instructions') },
+  { name: 'metrics-overhead', needsStack: false, load: () => import('./metrics-overhead') },
 ];
 
 const args = process.argv.slice(2);

@@ -119,6 +119,14 @@ describe('health and openapi', () => {
     const create = doc.paths['/api/flags'].post;
     expect(create.requestBody.content['application/json'].schema.properties.key.pattern).toBe('^[a-z0-9][a-z0-9._-]{0,127}$');
     expect(create.responses['422'].content['application/problem+json']).toBeDefined();
+    expect(create.requestBody.required).toBe(true); // {} lacks key
+    expect(doc.paths['/api/flags/{key}'].delete.requestBody.required).toBe(false); // only an optional reason
+    // every route that names a flag or a resource in its path documents the 404 it answers for an unknown one
+    for (const route of adminRoutes.filter((r) => /:(key|id)\b/.test(r.path))) {
+      const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+      expect(doc.paths[path][route.method].responses['404'], `${route.method} ${path}`).toBeDefined();
+    }
+    expect((await call(h, 'PATCH', '/api/flags/no.such.flag', { body: { description: 'x' } })).body.errorCode).toBe('FLAG_NOT_FOUND');
     const operationIds = Object.values(doc.paths).flatMap((p: any) => Object.values(p).map((o: any) => o.operationId));
     expect(new Set(operationIds).size).toBe(operationIds.length);
   });

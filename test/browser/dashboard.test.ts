@@ -11,6 +11,14 @@ import type { Stack } from '../../scripts/stack';
 import { startTestStack } from '../e2e/stack';
 
 const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Without Chromium the suite is skipped with a warning on a developer's machine (`npm test` passes
+ * after `npm install` alone), and fails under CI=true or REQUIRE_BROWSER=1: CI installs Chromium
+ * (.ci/run), so a missing browser there is a broken run, not a reason to skip.
+ */
+const BROWSER_REQUIRED = process.env.CI === 'true' || process.env.REQUIRE_BROWSER === '1';
+const SKIP = !existsSync(CHROMIUM) && !BROWSER_REQUIRED;
+if (SKIP) console.warn(`test/browser: Chromium is missing at ${CHROMIUM}; the dashboard browser suite is SKIPPED (apt-get install -y chromium to run it; CI=true makes this a failure).`);
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const META = 'platform.meta.enabled';
@@ -45,8 +53,9 @@ async function flash(): Promise<string> {
 }
 
 beforeAll(async () => {
+  if (SKIP) return;
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (the browser suite never skips).`);
+    throw new Error(`Chromium is missing at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (required under CI=true or REQUIRE_BROWSER=1).`);
   }
   stack = await startTestStack();
   profile = mkdtempSync(join(tmpdir(), 'cmis-dashboard-chromium-'));
@@ -61,7 +70,7 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 }, 60_000);
 
-describe('dashboard in Chromium', () => {
+describe.skipIf(SKIP)('dashboard in Chromium', () => {
   it('signs in with the admin token', async () => {
     await page.goto(`${stack.urls.admin}/`);
     expect(new URL(page.url()).pathname).toBe('/signin');

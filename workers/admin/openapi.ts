@@ -54,8 +54,11 @@ const COMMON_ERRORS: Record<number, string> = {
   403: 'Role or org not allowed',
   413: 'Body larger than 1 MiB',
   422: 'Schema violation: one `errors` entry per problem',
-  503: 'Database unavailable; nothing was written',
+  503: 'Database unavailable, or a lock timeout behind another writer (Retry-After); nothing was written',
 };
+
+/** What a route with path parameters answers when they name nothing (an unknown flag: errorCode FLAG_NOT_FOUND). */
+const NOT_FOUND = 'No such resource (the detail names it; an unknown or archived flag has errorCode FLAG_NOT_FOUND)';
 
 export function openapiDocument(routes: readonly RouteSpec[]): Json {
   const components = new Components();
@@ -84,13 +87,15 @@ export function openapiDocument(routes: readonly RouteSpec[]): Json {
       const applies = route.access !== 'public' || status === '503';
       if (applies && !(status in responses)) responses[status] = problemResponse(description);
     }
+    if (/:(key|id)\b/.test(route.path) && !('404' in responses)) responses['404'] = problemResponse(NOT_FOUND);
     (paths[path] ??= {})[route.method] = {
       operationId: `${route.method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
       summary: route.summary,
       tags: [route.tag],
       ...(route.access === 'public' ? { security: [] } : { 'x-roles': route.access }),
       ...(parameters.length ? { parameters } : {}),
-      ...(route.body ? { requestBody: { required: false, content: { 'application/json': { schema: components.add(route.body, 'input') } } } } : {}),
+      // An empty body reads as {}: the body is required when {} is not valid.
+      ...(route.body ? { requestBody: { required: !route.body.safeParse({}).success, content: { 'application/json': { schema: components.add(route.body, 'input') } } } } : {}),
       responses,
     };
   }
