@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   for (const name of WORKER_NAMES) await assertPortFree(ports[name], host, `${name} Worker`).catch((err: Error) => fail(err.message));
 
   // The admin Worker refuses a shorter bootstrap token (workers/admin/env.ts); say so before starting anything.
-  const adminToken = process.env.FLAGS_ADMIN_TOKEN;
+  const adminToken = process.env.FLAGS_ADMIN_TOKEN || undefined; // empty: generate one
   if (adminToken !== undefined && adminToken.length < 16) fail('FLAGS_ADMIN_TOKEN must be at least 16 characters (unset it to have one generated).');
 
   const databaseUrl = process.env.DATABASE_URL || undefined;

@@ -83,7 +83,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         FLAGS_ADMIN_TOKEN: adminToken,
         SNAPSHOT_MAX_AGE_MS: '1000',
       },
-      workerVars: { ...options.workerVars, cron: { LOCAL_TRIGGER: '1', ...options.workerVars?.cron } },
+      workerVars: {
+        ...options.workerVars,
+        admin: { WEBHOOKS_ALLOW_LOOPBACK: '1', ...options.workerVars?.admin },
+        cron: { LOCAL_TRIGGER: '1', ...options.workerVars?.cron },
+      },
       extraWorkers: options.extraWorkers,
     });
     const started = mf;

@@ -44,6 +44,7 @@ export async function startHarness(overrides: Partial<Env> = {}): Promise<Harnes
     FLAGS_ADMIN_TOKEN: BOOTSTRAP_TOKEN,
     FLAGS_KV: kv,
     SNAPSHOT_MAX_AGE_MS: '1000',
+    WEBHOOKS_ALLOW_LOOPBACK: '1', // the webhook tests receive on this machine
     ...overrides,
   };
   return { app: createAdminApp(), env, kv, mf, close: () => mf.dispose() };

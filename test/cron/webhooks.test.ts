@@ -151,6 +151,18 @@ describe('webhook routes', () => {
       expect((await call(h, 'DELETE', `/api/webhooks/${res.body.id}`)).status).toBe(204);
     }
   });
+
+  it('refuses loopback targets unless WEBHOOKS_ALLOW_LOOPBACK=1 (local stack and tests): no reaching the host\'s own endpoints', async () => {
+    const production: Env = { ...h.env, WEBHOOKS_ALLOW_LOOPBACK: undefined };
+    for (const url of ['http://127.0.0.1:8789/__scheduled?time=2100-01-01T00:00:00Z', 'http://localhost:8787/api/publish', 'https://127.0.0.1:5432/', 'http://[::1]:9/x']) {
+      const res = await call(h, 'POST', '/api/webhooks', { env: production, body: { url, kind: 'generic' } });
+      expect(res.status, url).toBe(422);
+      expect(res.body.errors, url).toEqual([{ path: 'body.url', message: expect.stringContaining('must not point at this machine') }]);
+    }
+    const allowed = await call(h, 'POST', '/api/webhooks', { body: { url: 'http://127.0.0.1:9/x', kind: 'generic' } });
+    expect(allowed.status).toBe(201);
+    expect((await call(h, 'DELETE', `/api/webhooks/${allowed.body.id}`)).status).toBe(204);
+  });
 });
 
 describe('delivery', () => {

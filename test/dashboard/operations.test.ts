@@ -166,6 +166,13 @@ describe('ramps', () => {
     expect(view.html).not.toContain('Abort ramp');
   });
 
+  it("offers the value other than the flag's default for a boolean ramp (a ramp to the default is refused)", async () => {
+    const offByDefault = await admin.get(`/flags/${await createFlag(h, { type: 'boolean' })}`);
+    expect(offByDefault.html).toMatch(/<select id="ramp-value"[^>]*>\s*<option value="true" selected/);
+    const onByDefault = await admin.get(`/flags/${await createFlag(h, { type: 'boolean', defaultValue: true })}`);
+    expect(onByDefault.html).toMatch(/<select id="ramp-value"[^>]*>\s*<option value="true">[^<]*<\/option>\s*<option value="false" selected/);
+  });
+
   it('takes explicit steps, one per line', async () => {
     const key = await createFlag(h, { type: 'boolean' });
     const page = await admin.get(`/flags/${key}`);

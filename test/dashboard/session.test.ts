@@ -42,7 +42,7 @@ describe('sign-in and the session cookie', () => {
   });
 
   it('returns only to a path of this site after sign-in (no open redirect)', async () => {
-    const offsite = ['//evil.example/x', '/\\evil.example/x', '/\t/evil.example/x', '/\n/evil.example', '/ /evil.example', 'https://evil.example/', 'javascript:alert(1)', '/%09/evil.example'];
+    const offsite = ['//evil.example/x', '/\\evil.example/x', '/\t/evil.example/x', '/\n/evil.example', '/ /evil.example', 'https://evil.example/', 'javascript:alert(1)', '/%09/evil.example', '/.//evil.example/x', '/..//evil.example', '/x/..///evil.example'];
     for (const next of offsite) {
       const browser = new Browser(h);
       const form = await browser.get('/signin');

@@ -192,6 +192,8 @@ describe('bad input → 4xx naming the field, never 500', () => {
     ['flags', { flags: 'campaign.creation.enabled' }],
     ['flags.1', { flags: ['ui.theme', 'BAD KEY'] }],
     ['context', { context: 'org-a' }],
+    // 4 KB of nested arrays: zod's recursive JSON check overflowed the stack (a 500)
+    ['defaults.x', JSON.parse(`{"defaults":{"x":${'['.repeat(2000)}${']'.repeat(2000)}}}`)],
   ])('POST /v1/evaluate: bad %s → 422', async (field, body) => {
     const res = await post('/v1/evaluate', body);
     expect(res.status).toBe(422);

@@ -16,6 +16,12 @@ export interface Env {
   SNAPSHOT_MAX_AGE_MS?: string;
   /** Reported by `GET /api/health`; set by the deploy, else the package version. */
   VERSION?: string;
+  /**
+   * `1`: webhooks may point at this machine (localhost, 127.0.0.0/8, [::1]); the local stack and the
+   * tests set it. Unset (production): refused, so a webhook cannot reach the Workers' own local
+   * endpoints or other services on their host and read their answers back through its last error.
+   */
+  WEBHOOKS_ALLOW_LOOPBACK?: string;
 }
 
 const kvNamespace = z.custom<KVNamespace>(

@@ -28,12 +28,31 @@ export const V1ContextSchema = z.looseObject({
   platform: PlatformNameSchema.nullish(),
 });
 
+/** Deepest nesting of a caller's default value (as the admin API's input limit). */
+const MAX_DEFAULT_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `max` levels; iterative, so no input overflows the stack. */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** `POST /v1/evaluate`. */
 export const BulkBodySchema = z.object({
   context: V1ContextSchema.nullish(),
   flags: z.array(FlagKeySchema).max(1000).optional(),
-  /** Per-flag values to answer when a flag cannot be evaluated (no snapshot, or an error). */
-  defaults: z.record(z.string(), z.json()).optional(),
+  /**
+   * Per-flag values to answer when a flag cannot be evaluated (no snapshot, or an error). The body is
+   * parsed JSON already; the check is its depth (zod's recursive z.json() overflowed the stack on a
+   * 4 KB body of nested arrays: a 500).
+   */
+  defaults: z.record(z.string(), z.unknown().refine((value) => !nestsDeeperThan(value, MAX_DEFAULT_DEPTH), `nested deeper than ${MAX_DEFAULT_DEPTH} levels`)).optional(),
 });
 
 /** OFREP evaluation context: `targetingKey` is the user id (`userId` is accepted as a synonym). */

@@ -303,8 +303,8 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
         )}
       </Panel>
 
-      <SchedulesSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
-      <RampsSection flagKey={key} type={type} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
+      <SchedulesSection flagKey={key} type={type} defaultValue={flag.defaultValue} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
+      <RampsSection flagKey={key} type={type} defaultValue={flag.defaultValue} archived={flag.archivedAt !== null} page={page} plans={plans} state={state} />
 
       {system && (
         <Panel titleId="archive-title" id="archive" title={flag.archivedAt ? 'Restore' : 'Archive'}>

@@ -53,6 +53,8 @@ export async function loadPlans(c: Context<DashEnv>, key: string): Promise<Plans
 interface SectionProps {
   flagKey: string;
   type: FlagType;
+  /** The flag's default value: a boolean ramp's form offers the other one (a ramp to the default is refused). */
+  defaultValue: unknown;
   archived: boolean;
   page: PageContext;
   plans: Plans;
@@ -228,7 +230,7 @@ export function RampsSection(props: SectionProps) {
                 <input id="ramp-org" name="orgId" type="text" maxlength={128} value={v('orgId', page.canEditSystem ? '' : (page.caller.orgId ?? ''))} aria-invalid={e('orgId') ? 'true' : undefined} />
               </Field>
               <Field id="ramp-value" label="Value to roll out" error={e('value')}>
-                <ValueInput id="ramp-value" name="value" type={type} value={v('value', type === 'boolean' ? 'true' : '')} error={e('value')} />
+                <ValueInput id="ramp-value" name="value" type={type} value={v('value', type === 'boolean' ? String(props.defaultValue !== true) : '')} error={e('value')} />
               </Field>
               <Field id="ramp-stick" label="Bucket by" error={e('stickiness')}>
                 <select id="ramp-stick" name="stickiness">

@@ -123,7 +123,9 @@ const SELF = 'https://self.invalid';
 /**
  * A path on this site to return to after sign-in, else `/`. Browsers drop tabs and newlines from a
  * URL and read `\` as `/`, so `/<TAB>/evil.example` would leave the site: such characters are refused
- * outright, and what is left must resolve to this origin (no `//host`, no absolute URL).
+ * outright, and what is left must resolve to this origin (no `//host`, no absolute URL). Resolving
+ * drops dot segments, so `/.//evil.example` comes out as the path `//evil.example`, which a browser
+ * reads as another host: a resolved path must not start with `//` either.
  */
 export function safeNext(next: string | undefined | null): string {
   if (!next || !next.startsWith('/') || /[\x00-\x20\x7f\\]/.test(next)) return '/';
@@ -133,7 +135,7 @@ export function safeNext(next: string | undefined | null): string {
   } catch {
     return '/';
   }
-  return url.origin === SELF ? url.pathname + url.search : '/';
+  return url.origin === SELF && !url.pathname.startsWith('//') ? url.pathname + url.search : '/';
 }
 
 function toSignIn(c: Context<AppEnv>): Response {

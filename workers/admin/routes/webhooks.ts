@@ -206,6 +206,12 @@ const createWebhook = defineRoute({
   responses: { 201: { description: 'Created; a generic webhook shows its secret once', schema: CreatedWebhookSchema } },
   handler: async (c, { body }) => {
     const caller = c.get('caller');
+    if (c.env.WEBHOOKS_ALLOW_LOOPBACK !== '1' && isLoopback(new URL(body.url).hostname)) {
+      throw new ApiError(422, {
+        detail: 'The request body does not match the schema.',
+        errors: [{ path: 'body.url', message: 'must not point at this machine (localhost, 127.0.0.0/8, [::1]) outside local development (WEBHOOKS_ALLOW_LOOPBACK=1)' }],
+      });
+    }
     // An org admin's webhooks belong to its org; a system admin's are global unless it names an org.
     const orgId = body.orgId ?? (caller.role === 'system_admin' ? null : caller.orgId);
     assertOrgAccess(caller, orgId);
