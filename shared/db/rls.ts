@@ -26,10 +26,12 @@ const ROLES: ReadonlySet<string> = new Set<RlsRole>(['system', 'org_admin', 'vie
 
 /**
  * Longest a statement waits for a row lock before its transaction fails (SQLSTATE 55P03): a writer
- * stuck behind another (a slow KV put holds a layer's row while it publishes) answers instead of
- * hanging; the admin API says 503 (retry), the cron retries the change on its next pass.
+ * stuck behind another (a publisher holds a layer's row until its KV put settles, a bulk republish
+ * holds up to 200 layers through its puts) answers instead of hanging; the admin API says 503
+ * (retry), the cron retries the change on its next pass. Long enough for a bulk republish against a
+ * slow KV (seconds per put) to finish first.
  */
-export const LOCK_TIMEOUT_MS = 10_000;
+export const LOCK_TIMEOUT_MS = 30_000;
 
 /**
  * Runs `work` in one transaction on one pooled connection, as the non-owner role `cmis_app`

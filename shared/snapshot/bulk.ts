@@ -4,7 +4,7 @@ import type { OrgLayer } from '../engine';
 import { buildLayers } from './build';
 import { readState } from './compile';
 import { layerKey, type LayerName } from './keys';
-import { putLayer, type LayerStore, type PublishOutcome } from './publish';
+import type { LayerStore, PublishOutcome } from './publish';
 import { GlobalLayerSchema, OrgLayerSchema } from './schema';
 
 /**
@@ -39,7 +39,7 @@ export async function putAll<K>(kv: LayerStore, puts: readonly { id: K; key: str
     while (next < puts.length) {
       const { id, key, text } = puts[next++]!;
       try {
-        await putLayer(kv, key, text);
+        await kv.put(key, text);
       } catch (e) {
         errors.set(id, e instanceof Error ? e.message : String(e));
       }

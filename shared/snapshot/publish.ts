@@ -16,32 +16,6 @@ export interface PublishOutcome {
 /** The part of a KV namespace publishing needs (a real binding, or Miniflare's from Node). */
 export interface LayerStore {
   put(key: string, value: string): Promise<void>;
-  /** Overrides KV_PUT_DEADLINE_MS (tests). */
-  putDeadlineMs?: number;
-}
-
-/**
- * Longest a layer put may take before it counts as failed. The publisher holds the layer's
- * snapshot_versions row meanwhile, and every writer of that layer waits on it.
- */
-export const KV_PUT_DEADLINE_MS = 5_000;
-
-/**
- * Puts a layer within the deadline; past it the put counts as failed (recorded, repaired by the
- * reconciler). A put that lands after its deadline may put an older copy over a newer one; the
- * cron's read-back of published layers (verifyLayers) finds and republishes it.
- */
-export async function putLayer(kv: LayerStore, key: string, json: string): Promise<void> {
-  const deadlineMs = kv.putDeadlineMs ?? KV_PUT_DEADLINE_MS;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`the KV put took longer than ${deadlineMs} ms`)), deadlineMs);
-  });
-  try {
-    await Promise.race([kv.put(key, json), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -53,6 +27,9 @@ export async function putLayer(kv: LayerStore, key: string, json: string): Promi
  * publishers of one layer cannot put an older copy over a newer one.
  * A failed KV put is recorded in `last_error` and reported (`ok: false`), never thrown: the change is
  * committed and the cron reconciler republishes every layer whose kv_version < db_version.
+ * The put is not cut short: the row lock orders the puts of a layer only while it is held until each
+ * settles (a put abandoned at a deadline could land after a newer one). A writer stuck behind a put
+ * that hangs gives up at the lock timeout (withRls) instead.
  */
 export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, nowMs = Date.now()): Promise<PublishOutcome> {
   const [locked] = await tx
@@ -69,7 +46,7 @@ export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, now
 
   let error: string | undefined;
   try {
-    await putLayer(kv, layerKey(layer), json);
+    await kv.put(layerKey(layer), json);
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
   }

@@ -21,12 +21,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** Waits until some session of this database waits on a row lock (the write under test reached it). */
-async function untilSomeoneWaitsOnALock(): Promise<void> {
+/** Waits until some session waits on a lock held by backend `holder` (the write under test reached it). */
+async function untilBlockedBy(holder: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const [row] = await h.sql<{ n: string }>(
-      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-    );
+    const [row] = await h.sql<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, [holder]);
     if (Number(row!.n) > 0) return;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -45,8 +43,9 @@ async function whileHeld<T>(statement: string, params: unknown[], write: () => P
     await client.query(`SELECT set_config('app.actor', 'token:other', true), set_config('app.role', 'system', true)`);
     const changed = await client.query(statement, params);
     expect(changed.rowCount).toBe(1);
+    const holder = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
     const pending = write();
-    await untilSomeoneWaitsOnALock();
+    await untilBlockedBy(holder);
     await client.query('COMMIT');
     return await pending;
   } finally {
