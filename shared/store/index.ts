@@ -32,6 +32,7 @@ export {
   restoreBaseline,
   ScheduleConflictError,
   scheduleView,
+  touchesRampedLevel,
 } from './schedules';
 export type { PlannedChange, Ramp, RampRow, Schedule, ScheduleChange, ScheduleRow } from './schedules';
 export { changeEvents, eventOfAudit, writeAuditNote } from './audit';

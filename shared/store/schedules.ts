@@ -70,13 +70,26 @@ export class ScheduleConflictError extends ApiError {
   }
 }
 
-/** Applies a schedule or ramp step to the flag as it is now; answers the layer it touched. */
+/** Whether a change touches what a ramp of its level steers: the system rollout, or the org's value. */
+export function touchesRampedLevel(orgId: string | null, change: ScheduleChange): boolean {
+  return orgId !== null || change.percentage !== undefined;
+}
+
+/**
+ * Applies a schedule or ramp step to the flag as it is now; answers the layer it touched. A plain
+ * schedule (no `rampId`) that would change what a live ramp steers fails instead: the ramp's next
+ * step would overwrite it (schedules made before the ramp started, which creation could not refuse).
+ */
 export async function applyScheduledChange(
   tx: Db,
-  target: { featureKey: string; orgId: string | null; change: ScheduleChange },
+  target: { featureKey: string; orgId: string | null; change: ScheduleChange; rampId?: string | null },
 ): Promise<LayerName> {
   const flag = await requireFlag(tx, target.featureKey, { lock: true });
   if (flag.archivedAt) throw new ScheduleConflictError(`flag ${target.featureKey} is archived`);
+  if (!target.rampId && touchesRampedLevel(target.orgId, target.change)) {
+    const live = await liveRamp(tx, target.featureKey, target.orgId);
+    if (live) throw new ScheduleConflictError(`ramp ${live.id} (${live.state}) steers this level of ${target.featureKey}; its next step would overwrite the change`);
+  }
   const orgRow = target.orgId === null ? undefined : await findOrgValue(tx, target.featureKey, target.orgId, { lock: true });
   const plan = planChange(flag, target.orgId, orgRow, target.change, 'change');
   if (plan.level === 'system') await updateSystemFlag(tx, flag, plan.set);
@@ -109,7 +122,7 @@ export async function assertNoLiveRamp(tx: Db, key: string, orgId: string | null
   if (live === undefined) return;
   const what = orgId === null ? 'the system rollout' : `the value of org ${orgId}`;
   throw new ApiError(409, {
-    detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change; abort it first (POST /api/rollouts/${live.id}/abort) or let it finish.`,
+    detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change. Abort it first (the ramp's Abort button, or POST /api/rollouts/${live.id}/abort; {"restore": false} keeps the current rollout), or let it finish.`,
   });
 }
 

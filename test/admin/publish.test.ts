@@ -103,10 +103,13 @@ describe('health and openapi', () => {
     expect(create.responses['422'].content['application/problem+json']).toBeDefined();
     expect(create.requestBody.required).toBe(true); // {} lacks key
     expect(doc.paths['/api/flags/{key}'].delete.requestBody.required).toBe(false); // only an optional reason
-    // every route that names a flag or a resource in its path documents the 404 it answers for an unknown one
-    for (const route of adminRoutes.filter((r) => /:(key|id)\b/.test(r.path))) {
-      const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
-      expect(doc.paths[path][route.method].responses['404'], `${route.method} ${path}`).toBeDefined();
+    // routes naming a flag or a resource document the 404 they answer for an unknown one, and the 409s they can give
+    const responses = (method: string, path: string) => Object.keys(doc.paths[path][method].responses);
+    for (const [method, path] of [['patch', '/api/flags/{key}'], ['put', '/api/orgs/{orgId}/flags/{key}'], ['post', '/api/flags/{key}/rollouts'], ['post', '/api/flags/{key}/enable'], ['get', '/api/rollouts/{id}'], ['delete', '/api/webhooks/{id}']]) {
+      expect(responses(method!, path!), `${method} ${path}`).toContain('404');
+    }
+    for (const [method, path] of [['patch', '/api/flags/{key}'], ['put', '/api/orgs/{orgId}/flags/{key}'], ['delete', '/api/orgs/{orgId}/flags/{key}'], ['post', '/api/flags/{key}/schedules']]) {
+      expect(responses(method!, path!), `${method} ${path}`).toContain('409');
     }
     expect((await call(h, 'PATCH', '/api/flags/no.such.flag', { body: { description: 'x' } })).body.errorCode).toBe('FLAG_NOT_FOUND');
     const operationIds = Object.values(doc.paths).flatMap((p: any) => Object.values(p).map((o: any) => o.operationId));

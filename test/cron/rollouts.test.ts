@@ -218,7 +218,7 @@ describe('ramps', () => {
     const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { steps: [{ percentage: 12.3400000001, at: iso(at) }, { percentage: 50, at: iso(at + HOUR) }] } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.steps.map((s: { percentage: number }) => s.percentage)).toEqual([12.34, 50]);
-    const schedule = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(at + 2 * HOUR), change: { percentage: 60.0000000001 } } });
+    const schedule = await call(h, 'POST', `/api/flags/${await createFlag(h)}/schedules`, { body: { at: iso(at + 2 * HOUR), change: { percentage: 60.0000000001 } } });
     expect(schedule.body.change).toEqual({ percentage: 60 });
     const late = await call(h, 'POST', `/api/flags/${await createFlag(h)}/rollouts`, { body: { start: '9999-12-31T00:00:00Z', every: '366d', percentages: [1, 2, 3] } });
     expect(late.status).toBe(422);
@@ -308,14 +308,71 @@ describe('a ramp is gradual and owns what it steers', () => {
     expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true } })).status).toBe(200);
   });
 
+  it('a schedule may not change what a live ramp steers: refused when made, failed when one made earlier comes due', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const early = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), change: { percentage: 60 } } });
+    expect(early.status).toBe(201);
+    const ramp = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '2h', percentages: [10, 20] } });
+    expect(ramp.status).toBe(201);
+    const late = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), change: { percentage: 60 } } });
+    expect(late.status).toBe(409);
+    expect(late.body.detail).toContain(ramp.body.id);
+    // the default value and the kill switch are not the ramp's
+    expect((await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), change: { killed: true } } })).status).toBe(201);
+    const org = `org-sched-${Date.now()}`;
+    const orgRamp = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, start: iso(start), every: '2h', percentages: [30, 60] } });
+    expect(orgRamp.status).toBe(201);
+    expect((await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), orgId: org, change: { value: false } } })).status).toBe(409);
+
+    await pass(start + HOUR);
+    const [row] = await h.sql(`SELECT state, error FROM cmis.flag_schedules WHERE id = $1`, [early.body.id]);
+    expect(row).toMatchObject({ state: 'failed', error: expect.stringContaining(ramp.body.id) });
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body).toMatchObject({ killed: true, rollout: { percentage: 10 } });
+  });
+
+  it("an org ramp counts the system rollout its users fall through to", async () => {
+    const key = await createFlag(h); // default false
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 50, value: true } } })).status).toBe(200);
+    const org = `org-fall-${Date.now()}`;
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: false } })).status).toBe(200);
+    const start = window();
+    const low = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, start: iso(start), every: '1h', percentages: [10, 50, 100] } });
+    expect(low.status).toBe(422);
+    expect(low.body.errors).toEqual([{ path: 'body.percentages.0', message: expect.stringContaining("50% of this org's users get true from the first step") }]);
+    expect((await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, start: iso(start), every: '1h', percentages: [50, 100] } })).status).toBe(201);
+
+    // a system rollout by organization that includes the org gives it the value whole
+    const byOrg = await createFlag(h);
+    expect((await call(h, 'PATCH', `/api/flags/${byOrg}`, { body: { rollout: { percentage: 100, value: true, stickiness: 'orgId' } } })).status).toBe(200);
+    const whole = await call(h, 'POST', `/api/flags/${byOrg}/rollouts`, { body: { orgId: org, value: true, start: iso(start), every: '1h', percentages: [10, 100] } });
+    expect(whole.status).toBe(422);
+    expect(whole.body.errors[0]).toMatchObject({ path: 'body.value', message: expect.stringContaining('rollout by organization') });
+  });
+
+  it('abort with restore: false stops the ramp where it is', async () => {
+    const key = await createFlag(h);
+    const start = window();
+    const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 25, 100] } });
+    await pass(start + HOUR);
+    const stopped = await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { body: { restore: false, reason: 'hold at 25%' } });
+    expect(stopped.status).toBe(200);
+    expect(stopped.body.steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'applied', 'cancelled']);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toMatchObject({ percentage: 25, value: true });
+    const [note] = await h.sql(`SELECT new_value FROM cmis.feature_flag_values WHERE feature_key = $1 AND level = 'rollout' AND reason = 'hold at 25%'`, [key]);
+    expect(note!.new_value).toEqual({ state: 'aborted', restore: false });
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 30, value: true } } })).status).toBe(200);
+    expect((await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { body: { restore: 'no' } })).status).toBe(422);
+  });
+
   it('aborting a ramp before its first step changes nothing (its recorded state may be older than the flag)', async () => {
     const key = await createFlag(h);
     const start = window();
     const created = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '1h', percentages: [10, 50] } });
-    // the flag moves on before the ramp starts (here a scheduled change applied before the first step)
-    const scheduled = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start - HOUR), change: { percentage: 5 } } });
-    expect(scheduled.status).toBe(201);
-    await pass(start - HOUR);
+    // the flag moves on before the ramp starts, outside the API (which refuses it while the ramp is live)
+    await h.sql(
+      `SELECT set_config('app.actor', 'test:by-hand', false); UPDATE cmis.feature_flags SET rollout = '{"percentage": 5, "value": true}' WHERE feature_key = '${key}' AND org_id IS NULL`,
+    );
     const pilot = (await call(h, 'GET', `/api/flags/${key}`)).body.rollout;
     expect(pilot).toMatchObject({ percentage: 5, value: true });
     const aborted = await call(h, 'POST', `/api/rollouts/${created.body.id}/abort`, { body: { reason: 'plan changed' } });

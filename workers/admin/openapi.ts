@@ -58,7 +58,7 @@ const COMMON_ERRORS: Record<number, string> = {
 };
 
 /** What a route with path parameters answers when they name nothing (an unknown flag: errorCode FLAG_NOT_FOUND). */
-const NOT_FOUND = 'No such resource (the detail names it; an unknown or archived flag has errorCode FLAG_NOT_FOUND)';
+const NOT_FOUND = 'No such resource (the detail names it; an unknown flag has errorCode FLAG_NOT_FOUND)';
 
 export function openapiDocument(routes: readonly RouteSpec[]): Json {
   const components = new Components();

@@ -196,7 +196,7 @@ const revertAudit = defineRoute({
   responses: {
     200: { description: 'Reverted', schema: RevertResultSchema },
     404: { description: 'No such entry (or not visible to the caller)' },
-    409: { description: 'Not revertible' },
+    409: { description: 'Not revertible (level, type changed), or a live ramp steers what it would change' },
   },
   handler: async (c, { params, body }) => {
     const caller = c.get('caller');

@@ -264,6 +264,7 @@ const patchFlag = defineRoute({
   headers: ['If-Match', 'X-Change-Reason'],
   responses: {
     200: { description: 'Changed', schema: FlagWriteResultSchema },
+    409: { description: 'A live ramp steers the rollout (abort it first)' },
     412: { description: 'If-Match does not match the current version' },
   },
   handler: async (c, { params, body }) => {

@@ -172,7 +172,7 @@ const putOrgFlag = defineRoute({
   params: OrgFlagParams,
   body: OrgValueBody,
   headers: ['X-Change-Reason'],
-  responses: { 200: { description: 'Set', schema: OrgValueResultSchema } },
+  responses: { 200: { description: 'Set', schema: OrgValueResultSchema }, 409: { description: "A live ramp steers this org's value (abort it first)" } },
   handler: async (c, { params, body }) => {
     assertOrgAccess(c.get('caller'), params.orgId);
     const { result, publish } = await applyChange(
@@ -199,7 +199,11 @@ const deleteOrgFlag = defineRoute({
   params: OrgFlagParams,
   body: ReasonBody,
   headers: ['X-Change-Reason'],
-  responses: { 204: { description: 'Removed' }, 404: { description: 'The org has no value for this flag' } },
+  responses: {
+    204: { description: 'Removed' },
+    404: { description: 'The org has no value for this flag' },
+    409: { description: "A live ramp steers this org's value (abort it first)" },
+  },
   handler: async (c, { params, body }) => {
     assertOrgAccess(c.get('caller'), params.orgId);
     await applyChange(

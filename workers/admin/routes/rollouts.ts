@@ -2,7 +2,7 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { flagSchedules, rollouts, type Db } from '../../../shared/db';
-import type { FlagType } from '../../../shared/engine';
+import { inRollout, type FlagType } from '../../../shared/engine';
 import type { LayerName } from '../../../shared/snapshot';
 import { MAX_INSTANT_MS } from '../../../shared/snapshot/identifiers';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
@@ -142,6 +142,8 @@ const KeyParams = z.object({ key: FlagKeySchema });
 const IdParams = z.object({ id: z.uuid() });
 const ListQuery = z.object({ state: z.enum(RAMP_STATES).optional(), limit: LimitSchema, cursor: CursorSchema });
 const ReasonBody = z.strictObject({ reason: ReasonSchema });
+/** `restore: false` stops the ramp where it is (the current rollout stays); default: put back the pre-ramp state. */
+const AbortBody = z.strictObject({ reason: ReasonSchema, restore: z.boolean().optional() });
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -162,10 +164,12 @@ function notGradual(path: string, message: string): ApiError {
  * A ramp only adds subjects step by step. Refused (422):
  * - a value the subjects outside it already get: everyone outside a system rollout gets the default
  *   value, and users outside an org's percentage fall through to the system level (docs/design.md),
- *   so an org ramp to the default value switches the whole org at its first step;
- * - a first step below what the level already gives that value (the system rollout with the same
- *   stickiness; an org row, whose value without a percentage covers all its users): it would take
- *   subjects out.
+ *   so an org ramp to the default value switches the whole org at its first step (as does one to the
+ *   value of a system rollout by organization that includes this org);
+ * - a first step below what the level already gives that value: the system rollout with the same
+ *   stickiness; for an org, its row (whose value without a percentage covers all its users) and the
+ *   system rollout by user its other users fall through to (same buckets: an org percentage below it
+ *   adds nobody). It would take subjects out, or change nothing until it passes that share.
  */
 function assertGradual(
   flag: FlagRow,
@@ -176,23 +180,34 @@ function assertGradual(
   firstPercentage: number,
   firstPath: string,
 ): void {
-  if (sameJson(value, flag.value)) {
+  const rollout = flag.rollout;
+  const rolloutGives = rollout !== null && rollout !== undefined && sameJson(rollout.value, value);
+  const wholeOrgByRollout =
+    orgId !== null && rolloutGives && rollout.stickiness === 'orgId' && inRollout(flag.featureKey, orgId, rollout.percentage);
+  if (sameJson(value, flag.value) || wholeOrgByRollout) {
     throw notGradual(
       'body.value',
       orgId === null
         ? `everyone outside the rollout already gets the default value ${JSON.stringify(value)}`
-        : `users outside an org's percentage fall through to the system level, whose default value is already ${JSON.stringify(value)}, so the whole org would have it from the first step; set the org's value instead (PUT /api/orgs/${orgId}/flags/${flag.featureKey})`,
+        : `users outside an org's percentage fall through to the system level, which already gives ${JSON.stringify(value)} to ${wholeOrgByRollout ? 'this whole org (its rollout by organization)' : 'everyone (the default value)'}, so the whole org would have it from the first step; set the org's value instead (PUT /api/orgs/${orgId}/flags/${flag.featureKey})`,
     );
   }
   let already: number | undefined;
   if (orgId === null) {
-    const rollout = flag.rollout;
-    if (rollout && sameJson(rollout.value, value) && (rollout.stickiness ?? 'userId') === stickiness) already = rollout.percentage;
-  } else if (orgRow && sameJson(orgRow.value, value)) {
-    already = orgRow.percentage ?? 100;
+    if (rolloutGives && (rollout.stickiness ?? 'userId') === stickiness) already = rollout.percentage;
+  } else {
+    const byUser = rolloutGives && (rollout.stickiness ?? 'userId') === 'userId' ? rollout.percentage : 0;
+    const byRow = orgRow && sameJson(orgRow.value, value) ? (orgRow.percentage ?? 100) : 0;
+    if (Math.max(byUser, byRow) > 0) already = Math.max(byUser, byRow);
   }
   if (already !== undefined && firstPercentage < already) {
-    throw notGradual(firstPath, `${already}% already get ${JSON.stringify(value)} at this level; a ramp only adds subjects, so start at ${already} or higher`);
+    const v = JSON.stringify(value);
+    throw notGradual(
+      firstPath,
+      orgId === null
+        ? `${already}% already get ${v} (the current rollout); a lower first step would take subjects out, so start at ${already} or higher`
+        : `${already}% of this org's users get ${v} from the first step anyway (its value, or the system rollout its other users fall through to); start at ${already} or higher`,
+    );
   }
 }
 
@@ -232,11 +247,11 @@ function rampAction(action: RampAction) {
         ? 'Pause a ramp: no step applies until it resumes'
         : action === 'resume'
           ? 'Resume a paused ramp; its pending steps move later by the time it was paused'
-          : "Abort a ramp: cancel its pending steps and put back the flag's pre-ramp rollout/percentage",
+          : "Abort a ramp: cancel its pending steps and put back the flag's pre-ramp rollout/percentage ({restore: false}: keep the current one)",
     tag: 'rollouts',
     access: WRITER_ROLES,
     params: IdParams,
-    body: ReasonBody,
+    body: action === 'abort' ? AbortBody : ReasonBody,
     headers: ['X-Change-Reason'],
     responses: {
       200: { description: 'The ramp afterwards', schema: RampWriteResultSchema },
@@ -286,7 +301,7 @@ function rampAction(action: RampAction) {
             await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
             // Before its first step the ramp has changed nothing, and what it recorded at creation may
             // be older than the flag now: there is nothing to put back.
-            restored = (await rampSteps(tx, ramp.id)).some((step) => step.state === 'applied');
+            restored = (body as z.output<typeof AbortBody>).restore !== false && (await rampSteps(tx, ramp.id)).some((step) => step.state === 'applied');
             if (restored) layers.push(await restoreBaseline(tx, ramp));
           }
           await writeAuditNote(tx, {
@@ -295,7 +310,12 @@ function rampAction(action: RampAction) {
             orgId: ramp.orgId,
             target: ramp.id,
             oldValue: { state: ramp.state },
-            newValue: { state: next, ...(restored ? { restored: ramp.previous } : {}), ...(retried.length ? { retried } : {}) },
+            newValue: {
+              state: next,
+              ...(restored ? { restored: ramp.previous } : {}),
+              ...(action === 'abort' && (body as z.output<typeof AbortBody>).restore === false ? { restore: false } : {}),
+              ...(retried.length ? { retried } : {}),
+            },
           });
           const [after] = await tx.select().from(rollouts).where(eq(rollouts.id, ramp.id));
           return { result: await answerRamp(tx, after!), layers };

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { flagSchedules } from '../../../shared/db';
 import { ADMIN_ROLES, assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
-import { findOrgValue, planChange, requireFlag, scheduleView, writeAuditNote } from '../../../shared/store';
+import { assertNoLiveRamp, findOrgValue, planChange, requireFlag, scheduleView, touchesRampedLevel, writeAuditNote } from '../../../shared/store';
 import { ApiError } from '../problem';
 import { applyChange } from '../publishing';
 import { defineRoute } from '../route';
@@ -81,7 +81,7 @@ const createSchedule = defineRoute({
   headers: ['X-Change-Reason'],
   responses: {
     201: { description: 'Scheduled', schema: ScheduleWriteResultSchema },
-    409: { description: 'The flag is archived' },
+    409: { description: 'The flag is archived, or a live ramp steers what the change touches (the rollout, or the org value)' },
   },
   handler: async (c, { params, body }) => {
     const caller = c.get('caller');
@@ -94,6 +94,7 @@ const createSchedule = defineRoute({
         if (flag.archivedAt) throw new ApiError(409, `Flag ${params.key} is archived; restore it first.`);
         // Checked against the flag as it is now, and again when the change is due.
         planChange(flag, orgId, orgId === null ? undefined : await findOrgValue(tx, params.key, orgId), body.change);
+        if (touchesRampedLevel(orgId, body.change)) await assertNoLiveRamp(tx, params.key, orgId);
         const [row] = await tx
           .insert(flagSchedules)
           .values({ featureKey: params.key, orgId, at: new Date(body.at), change: body.change, kind: 'schedule', createdBy: caller.actor })
