@@ -2,6 +2,8 @@
 // and webhooks. Every form must refuse a missing CSRF token and a viewer, and write through the API.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BOOTSTRAP_TOKEN, call, createFlag, mintRoleTokens, startHarness, unique, type Harness, type RoleTokens } from '../admin/helpers';
+import { createPool } from '../../shared/db/client';
+import { applyDueSchedules } from '../../workers/cron/schedules';
 import { Browser, textOfId } from './helpers';
 
 let h: Harness;
@@ -171,6 +173,26 @@ describe('ramps', () => {
     expect(offByDefault.html).toMatch(/<select id="ramp-value"[^>]*>\s*<option value="true" selected/);
     const onByDefault = await admin.get(`/flags/${await createFlag(h, { type: 'boolean', defaultValue: true })}`);
     expect(onByDefault.html).toMatch(/<select id="ramp-value"[^>]*>\s*<option value="true">[^<]*<\/option>\s*<option value="false" selected/);
+  });
+
+  it('"Stop here" aborts a ramp that has stepped and keeps its rollout', async () => {
+    const key = await createFlag(h, { type: 'boolean' });
+    const start = Date.now() + 3_600_000;
+    const ramp = (await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: new Date(start).toISOString(), every: '1h', percentages: [10, 40, 100] } })).body;
+    expect((await admin.get(`/flags/${key}`)).html).not.toContain('Stop here'); // nothing applied yet: abort is the same
+    const pool = createPool({ databaseUrl: h.env.DATABASE_URL, wsProxy: h.env.DATABASE_WS_PROXY, max: 1 });
+    try {
+      await applyDueSchedules(pool, start + 3_600_000, { kv: h.kv });
+    } finally {
+      await pool.end();
+    }
+    const page = await admin.get(`/flags/${key}`);
+    expect(page.html).toContain('Stop here');
+    const stopped = await admin.post(`/flags/${key}/rollouts/${ramp.id}/abort`, { restore: 'false' }, page);
+    expect(stopped.status).toBe(303);
+    expect((await call(h, 'GET', `/api/rollouts/${ramp.id}`)).body.state).toBe('aborted');
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toMatchObject({ percentage: 40 });
+    expect((await admin.get(`/flags/${key}`)).html).toContain(`Stopped the ramp of ${key} where it is.`);
   });
 
   it('takes explicit steps, one per line', async () => {

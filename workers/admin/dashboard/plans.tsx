@@ -203,6 +203,15 @@ export function RampsSection(props: SectionProps) {
                         label={action === 'pause' ? 'Pause ramp' : action === 'resume' ? 'Resume ramp' : 'Abort ramp'}
                       />
                     ))}
+                    {r.steps.some((s) => s.state === 'applied') && (
+                      <ConfirmButton
+                        action={`/flags/${enc(flagKey)}/rollouts/${enc(r.id)}/abort`}
+                        confirm="Stop this ramp where it is? Pending steps are cancelled and the current rollout stays."
+                        csrf={page.csrf}
+                        fields={[['restore', 'false']]}
+                        label="Stop here"
+                      />
+                    )}
                   </div>
                 )}
               </div>
@@ -385,7 +394,17 @@ export function rampAction(action: keyof typeof RAMP_DONE) {
   return (c: Context<DashEnv>): Promise<Response> => {
     const key = c.req.param('key')!;
     const id = c.req.param('id')!;
-    return planWrite(c, 'ramp-action', () => ({ method: 'POST', path: `/api/rollouts/${enc(id)}/${action}`, body: {}, done: `${RAMP_DONE[action]} the ramp of ${key}.`, anchor: '#ramps' }));
+    return planWrite(c, 'ramp-action', (_type, f) => {
+      // "Stop here": an abort that keeps the rollout the ramp has reached.
+      const keep = action === 'abort' && f.restore === 'false';
+      return {
+        method: 'POST',
+        path: `/api/rollouts/${enc(id)}/${action}`,
+        body: keep ? { restore: false } : {},
+        done: keep ? `Stopped the ramp of ${key} where it is.` : `${RAMP_DONE[action]} the ramp of ${key}.`,
+        anchor: '#ramps',
+      };
+    });
   };
 }
 
