@@ -15,7 +15,8 @@ Usage: cmis-flags <command> [options]   (FLAGS_API_URL, default http://127.0.0.1
                                               org platform or user override
   rollout <key> --percentage N [--org X] [--value V]
   rollout <key> --ramp 5,25,50,100 --every 1h [--start ISO] [--org X] [--value V]
-  ramp list <key> | ramp pause|resume|abort <id>
+  ramp list <key> | ramp pause|resume|abort <id> [--keep]
+                                              (--keep: abort where it is, the rollout stays)
   schedule <key> --at ISO [--value V] [--killed true|false] [--percentage N] [--org X]
   status                                      DB vs KV versions, last cron run, webhooks
   token create --name N --role R [--org X] | token list | token revoke <id>
@@ -118,6 +119,7 @@ async function listAll<T>(client: Api, path: string): Promise<T[]> {
 
 const OPTIONS = {
   json: { type: 'boolean' },
+  keep: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   org: { type: 'string' },
   platform: { type: 'string' },
@@ -237,15 +239,16 @@ const commands: Record<string, Command> = {
     return { data: flag, text: `${key}: ${cell(flag.rollout.value)} for ${percentage}% (publish ${flag.publish}).` };
   },
 
-  async ramp(client, args) {
+  async ramp(client, args, o) {
     const [action, target] = args;
     if (action === 'list') {
       const items = await listAll<Row & { steps: Row[] }>(client, `/api/flags/${enc(need(target, '<key>'))}/rollouts`);
       const rows = items.map((r) => ({ ...r, steps: r.steps.map((s) => `${s.percentage}%:${s.state}`).join(' ') }));
       return { data: { items }, text: table(rows, ['id', 'orgId', 'state', 'steps']) };
     }
-    if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new UsageError('ramp list <key> | ramp pause|resume|abort <id>');
-    const ramp = await client.request('POST', `/api/rollouts/${enc(need(target, '<id>'))}/${action}`, {});
+    if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new UsageError('ramp list <key> | ramp pause|resume|abort <id> [--keep]');
+    if (o.keep && action !== 'abort') throw new UsageError('--keep goes with ramp abort.');
+    const ramp = await client.request('POST', `/api/rollouts/${enc(need(target, '<id>'))}/${action}`, o.keep ? { restore: false } : {});
     return { data: ramp, text: `Ramp ${ramp.id}: ${ramp.state}.` };
   },
 

@@ -121,7 +121,13 @@ describe('cmis-flags CLI', () => {
     expect((await pass.json()) as object).toMatchObject({ applied: 1 });
     const listed = JSON.parse((await cli(['ramp', 'list', 'campaign.scheduling.enabled', '--json'])).stdout);
     expect(listed.items[0].steps.map((s: { state: string }) => s.state)).toEqual(['applied', 'pending', 'pending', 'pending']);
-    expect((await cli(['ramp', 'abort', created.id])).code).toBe(0);
+    expect((await cli(['ramp', 'pause', created.id, '--keep'])).code).toBe(2); // --keep is for abort
+    const stopped = await cli(['ramp', 'abort', created.id, '--keep', '--json']);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(JSON.parse(stopped.stdout).state).toBe('aborted');
+    // the step the ramp reached stays (a plain abort would have removed the org value it created)
+    const orgFlags = JSON.parse((await cli(['list', '--org', 'org-cli', '--json'])).stdout) as { items: { key: string; org: unknown }[] };
+    expect(orgFlags.items.find((f) => f.key === 'campaign.scheduling.enabled')?.org).toMatchObject({ value: true, percentage: 5 });
 
     const at = new Date(Date.now() + 3_600_000).toISOString();
     const scheduled = await cli(['schedule', 'platform.meta.enabled', '--at', at, '--value', 'true', '--json']);
