@@ -241,13 +241,13 @@ const commands: Record<string, Command> = {
 
   async ramp(client, args, o) {
     const [action, target] = args;
+    if (o.keep && action !== 'abort') throw new UsageError('--keep goes with ramp abort.');
     if (action === 'list') {
       const items = await listAll<Row & { steps: Row[] }>(client, `/api/flags/${enc(need(target, '<key>'))}/rollouts`);
       const rows = items.map((r) => ({ ...r, steps: r.steps.map((s) => `${s.percentage}%:${s.state}`).join(' ') }));
       return { data: { items }, text: table(rows, ['id', 'orgId', 'state', 'steps']) };
     }
     if (action !== 'pause' && action !== 'resume' && action !== 'abort') throw new UsageError('ramp list <key> | ramp pause|resume|abort <id> [--keep]');
-    if (o.keep && action !== 'abort') throw new UsageError('--keep goes with ramp abort.');
     const ramp = await client.request('POST', `/api/rollouts/${enc(need(target, '<id>'))}/${action}`, o.keep ? { restore: false } : {});
     return { data: ramp, text: `Ramp ${ramp.id}: ${ramp.state}.` };
   },

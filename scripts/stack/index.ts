@@ -86,7 +86,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       workerVars: {
         ...options.workerVars,
         admin: { WEBHOOKS_ALLOW_LOOPBACK: '1', ...options.workerVars?.admin },
-        cron: { LOCAL_TRIGGER: '1', ...options.workerVars?.cron },
+        cron: { LOCAL_TRIGGER: '1', WEBHOOKS_ALLOW_LOOPBACK: '1', ...options.workerVars?.cron },
       },
       extraWorkers: options.extraWorkers,
     });

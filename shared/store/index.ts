@@ -25,6 +25,7 @@ export {
   assertNoLiveRamp,
   finishRampIfComplete,
   liveRamp,
+  lockRampLevel,
   planChange,
   rampBaseline,
   rampSteps,

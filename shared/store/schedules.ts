@@ -87,6 +87,7 @@ export async function applyScheduledChange(
   const flag = await requireFlag(tx, target.featureKey, { lock: true });
   if (flag.archivedAt) throw new ScheduleConflictError(`flag ${target.featureKey} is archived`);
   if (!target.rampId && touchesRampedLevel(target.orgId, target.change)) {
+    await lockRampLevel(tx, target.featureKey, target.orgId);
     const live = await liveRamp(tx, target.featureKey, target.orgId);
     if (live) throw new ScheduleConflictError(`ramp ${live.id} (${live.state}) steers this level of ${target.featureKey}; its next step would overwrite the change`);
   }
@@ -95,6 +96,16 @@ export async function applyScheduledChange(
   if (plan.level === 'system') await updateSystemFlag(tx, flag, plan.set);
   else await putOrgValue(tx, target.featureKey, plan.orgId, { value: plan.value, percentage: plan.percentage });
   return layerOf(target.orgId);
+}
+
+/**
+ * Orders, per flag and level, everything that checks for a live ramp and acts on the answer: ramp
+ * creation, and the changes a live ramp refuses. Held until the transaction ends, so a ramp created
+ * while an org value is being changed sees the change (its baseline), or the change sees the ramp.
+ * Without it, an org PUT that had checked and a ramp that had read the org row both committed.
+ */
+export async function lockRampLevel(tx: Db, key: string, orgId: string | null): Promise<void> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`ramp:${key}:${orgId ?? ''}`}, 0))`);
 }
 
 /** The live (running or paused) ramp of a flag at one level (orgId null: the system rollout), if any. */
@@ -115,14 +126,16 @@ export async function liveRamp(tx: Db, key: string, orgId: string | null): Promi
 /**
  * A change by hand of what a live ramp steers (the system rollout; an org's value) is refused with
  * 409: the ramp's next step would overwrite it (a raised percentage lowered again, a stopped rollout
- * started again). A paused ramp still steers it; aborting frees it.
+ * started again). A paused ramp still steers it; aborting frees it. Call it before reading what the
+ * change replaces: it takes the level's lock (lockRampLevel).
  */
 export async function assertNoLiveRamp(tx: Db, key: string, orgId: string | null): Promise<void> {
+  await lockRampLevel(tx, key, orgId);
   const live = await liveRamp(tx, key, orgId);
   if (live === undefined) return;
   const what = orgId === null ? 'the system rollout' : `the value of org ${orgId}`;
   throw new ApiError(409, {
-    detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change. Abort it first (the ramp's Abort button, or POST /api/rollouts/${live.id}/abort; {"restore": false} keeps the current rollout), or let it finish.`,
+    detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change. Abort it first (the ramp's Abort button, or POST /api/rollouts/${live.id}/abort; {"restore": false} keeps what the ramp reached), or let it finish.`,
   });
 }
 

@@ -313,8 +313,14 @@ describe('a ramp is gradual and owns what it steers', () => {
     const start = window();
     const early = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), change: { percentage: 60 } } });
     expect(early.status).toBe(201);
+    const blocked = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '2h', percentages: [10, 20] } });
+    expect(blocked.status).toBe(409);
+    expect(blocked.body.detail).toContain(early.body.id);
+    // one made before this rule existed (written directly) is still pending when the ramp starts
+    await h.sql(`UPDATE cmis.flag_schedules SET kind = 'schedule', state = 'cancelled' WHERE id = $1`, [early.body.id]);
     const ramp = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(start), every: '2h', percentages: [10, 20] } });
     expect(ramp.status).toBe(201);
+    await h.sql(`UPDATE cmis.flag_schedules SET state = 'pending' WHERE id = $1`, [early.body.id]);
     const late = await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: iso(start + HOUR), change: { percentage: 60 } } });
     expect(late.status).toBe(409);
     expect(late.body.detail).toContain(ramp.body.id);
@@ -347,7 +353,22 @@ describe('a ramp is gradual and owns what it steers', () => {
     expect((await call(h, 'PATCH', `/api/flags/${byOrg}`, { body: { rollout: { percentage: 100, value: true, stickiness: 'orgId' } } })).status).toBe(200);
     const whole = await call(h, 'POST', `/api/flags/${byOrg}/rollouts`, { body: { orgId: org, value: true, start: iso(start), every: '1h', percentages: [10, 100] } });
     expect(whole.status).toBe(422);
-    expect(whole.body.errors[0]).toMatchObject({ path: 'body.value', message: expect.stringContaining('rollout by organization') });
+    expect(whole.body.errors[0]).toMatchObject({ path: 'body.value', message: expect.stringContaining("gives true to all of this org's users") });
+
+    // a system rollout of another value to everyone: an org ramp back to the default value is gradual
+    const everyoneOn = await createFlag(h); // default false
+    expect((await call(h, 'PATCH', `/api/flags/${everyoneOn}`, { body: { rollout: { percentage: 100, value: true } } })).status).toBe(200);
+    expect((await call(h, 'POST', `/api/flags/${everyoneOn}/rollouts`, { body: { orgId: org, value: false, start: iso(start), every: '1h', percentages: [10, 100] } })).status).toBe(201);
+  });
+
+  it('a system ramp may not switch the stickiness of a rollout of its value (it would take subjects out)', async () => {
+    const key = await createFlag(h);
+    expect((await call(h, 'PATCH', `/api/flags/${key}`, { body: { rollout: { percentage: 50, value: true } } })).status).toBe(200);
+    const at = window();
+    const switched = await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { stickiness: 'orgId', start: iso(at), every: '1h', percentages: [60, 100] } });
+    expect(switched.status).toBe(422);
+    expect(switched.body.errors).toEqual([{ path: 'body.stickiness', message: expect.stringContaining('by userId') }]);
+    expect((await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { start: iso(at), every: '1h', percentages: [60, 100] } })).status).toBe(201);
   });
 
   it('abort with restore: false stops the ramp where it is', async () => {

@@ -42,7 +42,7 @@ function messageOf(body: unknown, attempts = 1) {
 async function consume(messages: QueueMessage[], queue?: EventQueue) {
   const pool = h.newPool();
   try {
-    return await handleEventMessages(messages, { pool, queue });
+    return await handleEventMessages(messages, { pool, queue, allowLoopback: true });
   } finally {
     await pool.end();
   }
@@ -238,6 +238,26 @@ describe('delivery', () => {
     // an org admin removes its webhook with its delivery history
     expect((await call(h, 'DELETE', `/api/webhooks/${failing.id}`, { token: t.orgAdmin })).status).toBe(204);
     expect(await h.sql(`SELECT 1 FROM cmis.webhook_deliveries WHERE webhook_id = $1`, [failing.id])).toEqual([]);
+  });
+
+  it('without WEBHOOKS_ALLOW_LOOPBACK the cron does not deliver to a webhook on this machine (one made where it was allowed)', async () => {
+    const hook = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/loopback`, kind: 'generic', orgId: t.orgId } })).body;
+    const event = { event: 'flag.changed', flag: 'loop.flag', orgId: t.orgId, actor: 'test', at: new Date().toISOString(), summary: 'loop' };
+    const fanned = memoryQueue();
+    await consume([messageOf({ type: 'notification', event })], fanned);
+    const [delivery] = fanned.sent.filter((m) => (m as { webhookId?: string }).webhookId === hook.id);
+    expect(delivery).toBeDefined();
+    received.length = 0;
+    const pool = h.newPool();
+    try {
+      await handleEventMessages([messageOf(delivery, MAX_DELIVERY_ATTEMPTS)], { pool }); // production: allowLoopback unset
+    } finally {
+      await pool.end();
+    }
+    expect(received.filter((r) => r.path === '/loopback')).toEqual([]);
+    const rows = await h.sql(`SELECT state, last_error FROM cmis.webhook_deliveries WHERE webhook_id = $1`, [hook.id]);
+    expect(rows).toEqual([{ state: 'failed', last_error: expect.stringContaining('on this machine') }]);
+    expect((await call(h, 'DELETE', `/api/webhooks/${hook.id}`)).status).toBe(204);
   });
 
   it('a fan-out rolled back after its messages were sent, and a repeated delivery message, still POST the receiver once', async () => {

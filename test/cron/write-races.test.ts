@@ -163,3 +163,35 @@ describe.skipIf(!process.env.DATABASE_URL)('a write stuck behind a long-held loc
     expect((await call(h, 'GET', `/api/flags/${key}`)).body.description).not.toBe('behind a held lock');
   });
 });
+
+describe.skipIf(!process.env.DATABASE_URL)('an org ramp created while that org value is being written (real Postgres)', () => {
+  it('the ramp waits for the write and records it as what it replaces', async () => {
+    const key = await createFlag(h);
+    const org = unique('org-');
+    expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: false } })).status).toBe(200);
+    const pool = h.newPool();
+    const client: PoolClient = await pool.connect();
+    let ramp: Awaited<ReturnType<typeof call>> | undefined;
+    let put: Awaited<ReturnType<typeof call>> | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM cmis.feature_flags WHERE feature_key = $1 AND org_id = $2 FOR UPDATE`, [key, org]);
+      const holder = Number((await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+      // the PUT has checked for a live ramp and waits on the org row
+      const putting = call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: true, percentage: 20 } });
+      await untilBlockedBy(holder);
+      const at = new Date(Date.now() + 10 * HOUR).toISOString();
+      const creating = call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: org, value: true, start: at, every: '1h', percentages: [30, 100] } });
+      await new Promise((r) => setTimeout(r, 300)); // the ramp's request reaches its lock wait
+      await client.query('COMMIT');
+      [put, ramp] = await Promise.all([putting, creating]);
+    } finally {
+      client.release();
+      await pool.end();
+    }
+    expect(put.status).toBe(200);
+    expect(ramp.status, JSON.stringify(ramp.body)).toBe(201);
+    const [row] = await h.sql(`SELECT previous FROM cmis.rollouts WHERE id = $1`, [ramp.body.id]);
+    expect(row!.previous).toEqual({ org: { value: true, percentage: 20 } });
+  });
+});

@@ -6,4 +6,6 @@ export interface CronEnv {
   EVENTS?: Queue;
   /** Local stack only: exposes `POST /__scheduled` (production has no route to this Worker). */
   LOCAL_TRIGGER?: string;
+  /** `1`: deliver to webhooks on this machine (the local stack); unset: such deliveries fail unsent (shared/http/loopback.ts). */
+  WEBHOOKS_ALLOW_LOOPBACK?: string;
 }

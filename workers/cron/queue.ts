@@ -8,6 +8,7 @@ import type { CronEnv } from './env';
 import { recordMetricsBatch } from './metrics';
 import { republishChunk } from './republish';
 import { CRON_ACTOR } from './schedules';
+import { isLoopbackHost } from '../../shared/http/loopback';
 import { deliverWebhook, retryDelaySeconds, type WebhookTarget } from './webhooks';
 
 /** Attempts per delivery; after the last one it is marked failed and acknowledged. */
@@ -53,6 +54,8 @@ export interface QueueDeps {
   fetch?: typeof fetch;
   /** FLAGS_KV, for `publish` messages. */
   kv?: LayerStore;
+  /** Deliver to webhooks on this machine (WEBHOOKS_ALLOW_LOOPBACK=1: the local stack, tests). */
+  allowLoopback?: boolean;
 }
 
 /**
@@ -124,7 +127,10 @@ async function deliver(deps: QueueDeps, message: WebhookDeliveryMessage, attempt
       .returning({ id: webhookDeliveries.id }),
   );
   if (!claimed) return 'done';
-  const result = await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
+  const result =
+    !deps.allowLoopback && isLoopbackHost(new URL(target.url).hostname)
+      ? { ok: false, status: null, error: 'refused: a target on this machine (WEBHOOKS_ALLOW_LOOPBACK is not set)' }
+      : await deliverWebhook(target as WebhookTarget, message.event, message.deliveryId, deps.fetch);
   const state = result.ok ? 'delivered' : last ? 'failed' : 'pending';
   await withRls(deps.pool, CONTEXT, (tx) =>
     tx
@@ -195,7 +201,7 @@ export async function handleEventMessages(messages: readonly QueueMessage[], dep
 export async function handleEventBatch(batch: MessageBatch<unknown>, env: CronEnv): Promise<void> {
   const pool = createPool({ databaseUrl: env.DATABASE_URL, wsProxy: env.DATABASE_WS_PROXY, max: 1 });
   try {
-    await handleEventMessages(batch.messages, { pool, queue: env.EVENTS, kv: env.FLAGS_KV });
+    await handleEventMessages(batch.messages, { pool, queue: env.EVENTS, kv: env.FLAGS_KV, allowLoopback: env.WEBHOOKS_ALLOW_LOOPBACK === '1' });
   } finally {
     await pool.end();
   }

@@ -12,6 +12,7 @@ import {
   assertValueType,
   findOrgValue,
   liveRamp,
+  lockRampLevel,
   rampBaseline,
   rampSteps,
   rampView,
@@ -162,14 +163,16 @@ function notGradual(path: string, message: string): ApiError {
 
 /**
  * A ramp only adds subjects step by step. Refused (422):
- * - a value the subjects outside it already get: everyone outside a system rollout gets the default
- *   value, and users outside an org's percentage fall through to the system level (docs/design.md),
- *   so an org ramp to the default value switches the whole org at its first step (as does one to the
- *   value of a system rollout by organization that includes this org);
- * - a first step below what the level already gives that value: the system rollout with the same
- *   stickiness; for an org, its row (whose value without a percentage covers all its users) and the
- *   system rollout by user its other users fall through to (same buckets: an org percentage below it
- *   adds nobody). It would take subjects out, or change nothing until it passes that share.
+ * - System ramp: a value everyone outside it already gets (the default value); a current rollout of
+ *   the same value by another stickiness (switching would take some of its subjects out); a first
+ *   step below the current rollout of the same value and stickiness.
+ * - Org ramp: users outside an org's percentage fall through to the system level (docs/design.md).
+ *   If that gives the value to every user of the org (the default value with no rollout of another
+ *   value in the way, or a rollout by organization that includes the org), the whole org would have it
+ *   at the first step; if it gives it to the users of a by-user rollout of that value (the lowest
+ *   buckets, as an org percentage takes them), the first step must reach that share, as it must reach
+ *   the org's own value (100% without a percentage).
+ * A ramp to a value other than the current rollout's replaces that rollout: its subjects leave it.
  */
 function assertGradual(
   flag: FlagRow,
@@ -180,28 +183,39 @@ function assertGradual(
   firstPercentage: number,
   firstPath: string,
 ): void {
-  const rollout = flag.rollout;
-  const rolloutGives = rollout !== null && rollout !== undefined && sameJson(rollout.value, value);
-  const wholeOrgByRollout =
-    orgId !== null && rolloutGives && rollout.stickiness === 'orgId' && inRollout(flag.featureKey, orgId, rollout.percentage);
-  if (sameJson(value, flag.value) || wholeOrgByRollout) {
-    throw notGradual(
-      'body.value',
-      orgId === null
-        ? `everyone outside the rollout already gets the default value ${JSON.stringify(value)}`
-        : `users outside an org's percentage fall through to the system level, which already gives ${JSON.stringify(value)} to ${wholeOrgByRollout ? 'this whole org (its rollout by organization)' : 'everyone (the default value)'}, so the whole org would have it from the first step; set the org's value instead (PUT /api/orgs/${orgId}/flags/${flag.featureKey})`,
-    );
-  }
-  let already: number | undefined;
+  const v = JSON.stringify(value);
+  const rollout = flag.rollout ?? undefined;
+  const rolloutStickiness = rollout?.stickiness ?? 'userId';
+  const rolloutGives = rollout !== undefined && rollout.percentage > 0 && sameJson(rollout.value, value);
+  const defaultGives = sameJson(flag.value, value);
+  let already = 0;
   if (orgId === null) {
-    if (rolloutGives && (rollout.stickiness ?? 'userId') === stickiness) already = rollout.percentage;
+    if (defaultGives) throw notGradual('body.value', `everyone outside the rollout already gets the default value ${v}`);
+    if (rolloutGives && rolloutStickiness !== stickiness) {
+      throw notGradual(
+        'body.stickiness',
+        `the current rollout gives ${v} to ${rollout.percentage}% by ${rolloutStickiness}; a ramp by ${stickiness} would take some of them out: ramp by ${rolloutStickiness}, or clear the rollout first`,
+      );
+    }
+    if (rolloutGives) already = rollout.percentage;
   } else {
-    const byUser = rolloutGives && (rollout.stickiness ?? 'userId') === 'userId' ? rollout.percentage : 0;
-    const byRow = orgRow && sameJson(orgRow.value, value) ? (orgRow.percentage ?? 100) : 0;
-    if (Math.max(byUser, byRow) > 0) already = Math.max(byUser, byRow);
+    // The share of this org's users the system level gives the value when they fall through.
+    let fallThrough: number;
+    if (rollout === undefined || rollout.percentage === 0) fallThrough = defaultGives ? 100 : 0;
+    else if (rolloutStickiness === 'orgId') fallThrough = (inRollout(flag.featureKey, orgId, rollout.percentage) ? rolloutGives : defaultGives) ? 100 : 0;
+    else fallThrough = (rolloutGives ? rollout.percentage : 0) + (defaultGives ? 100 - rollout.percentage : 0);
+    if (fallThrough >= 100) {
+      throw notGradual(
+        'body.value',
+        `users outside an org's percentage fall through to the system level, which gives ${v} to all of this org's users, so the whole org would have it from the first step; set the org's value instead (PUT /api/orgs/${orgId}/flags/${flag.featureKey})`,
+      );
+    }
+    if (fallThrough > 0 && !(rolloutGives && rolloutStickiness === 'userId')) {
+      throw notGradual('body.value', `users outside an org's percentage fall through to the system level, which gives ${v} to ${fallThrough}% of this org's users (those outside its rollout of another value), so a ramp cannot start below that`);
+    }
+    already = Math.max(fallThrough, orgRow && sameJson(orgRow.value, value) ? (orgRow.percentage ?? 100) : 0);
   }
-  if (already !== undefined && firstPercentage < already) {
-    const v = JSON.stringify(value);
+  if (firstPercentage < already) {
     throw notGradual(
       firstPath,
       orgId === null
@@ -354,6 +368,7 @@ const createRamp = defineRoute({
         const flag = await requireFlag(tx, params.key, { lock: orgId === null });
         if (flag.archivedAt) throw new ApiError(409, `Flag ${params.key} is archived; restore it first.`);
         const type: FlagType = flag.type ?? 'json';
+        await lockRampLevel(tx, params.key, orgId); // before reading what the ramp replaces (see lockRampLevel)
         const orgRow = orgId === null ? undefined : await findOrgValue(tx, params.key, orgId);
         const current = levelRollout(flag, orgId, orgRow);
         const value = body.value !== undefined ? body.value : (current?.value ?? (type === 'boolean' ? true : undefined));
@@ -366,6 +381,21 @@ const createRamp = defineRoute({
         assertValueType(type, value, 'body.value');
         const live = await liveRamp(tx, params.key, orgId);
         if (live) throw new ApiError(409, `Ramp ${live.id} of ${params.key} is live already; abort it first.`);
+        // Pending schedules that would change what the ramp steers would fail when due: say so now.
+        const clashing = await tx
+          .select({ id: flagSchedules.id })
+          .from(flagSchedules)
+          .where(
+            and(
+              eq(flagSchedules.featureKey, params.key),
+              eq(flagSchedules.kind, 'schedule'),
+              eq(flagSchedules.state, 'pending'),
+              orgId === null ? sql`${flagSchedules.orgId} IS NULL AND ${flagSchedules.change} ? 'percentage'` : eq(flagSchedules.orgId, orgId),
+            ),
+          );
+        if (clashing.length > 0) {
+          throw new ApiError(409, `Pending schedules ${clashing.map((s) => s.id).join(', ')} change what the ramp would steer (they would fail when due under it); cancel them first.`);
+        }
         const stickiness = orgId === null ? (body.stickiness ?? flag.rollout?.stickiness ?? 'userId') : 'userId';
         assertGradual(flag, orgId, orgRow, value, stickiness, steps[0]!.percentage, body.steps ? 'body.steps.0.percentage' : 'body.percentages.0');
         const [ramp] = await tx

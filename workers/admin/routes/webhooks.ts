@@ -2,6 +2,7 @@ import { and, desc, eq, gt, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { webhookDeliveries, webhooks, type Db } from '../../../shared/db';
 import { NOTIFICATION_EVENTS } from '../../../shared/events';
+import { isLoopbackHost } from '../../../shared/http/loopback';
 import { assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import { ApiError } from '../problem';
@@ -13,9 +14,7 @@ import { sha256Hex, toHex } from '../../../shared/tokens';
 // ---- schemas --------------------------------------------------------------------------------
 
 /** http: is only for this machine (the local stack, tests); anything that leaves it must be TLS. */
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
-}
+const isLoopback = isLoopbackHost;
 
 /** IPv4 ranges a webhook may not point into (RFC 6890 special-purpose space), loopback aside: [first octets, prefix length]. */
 const RESERVED_V4: [number[], number][] = [
