@@ -142,6 +142,8 @@ export const snapshotVersions = cmis.table('snapshot_versions', {
   kvVersion: bigint('kv_version', { mode: 'number' }).notNull().default(0),
   publishedAt: timestamptz('published_at'),
   lastError: text('last_error'),
+  /** When a put of this layer was abandoned at its deadline (0010); the cron reads it back for a while. */
+  latePutAt: timestamptz('late_put_at'),
 });
 
 /** orgId '' = no org in the evaluation context. Upsert on (featureKey, orgId, valueKey, reason, hour). */

@@ -4,7 +4,7 @@ import type { OrgLayer } from '../engine';
 import { buildLayers } from './build';
 import { readState } from './compile';
 import { layerKey, type LayerName } from './keys';
-import type { LayerStore, PublishOutcome } from './publish';
+import { LATE_PUT, putLayer, type LayerStore, type PublishOutcome } from './publish';
 import { GlobalLayerSchema, OrgLayerSchema } from './schema';
 
 /**
@@ -29,8 +29,8 @@ const PUT_CONCURRENCY = 16;
 const orgIdOf = (layer: LayerName): string | null => (layer === 'global' ? null : layer.slice('org:'.length));
 
 /**
- * Puts every entry, PUT_CONCURRENCY at a time, and settles only when all have: answers the error of
- * each failed put by the entry's id (never throws).
+ * Puts every entry, PUT_CONCURRENCY at a time, each within the put deadline (putLayer), and settles
+ * only when all have: answers the error of each failed or late put by the entry's id (never throws).
  */
 export async function putAll<K>(kv: LayerStore, puts: readonly { id: K; key: string; text: string }[]): Promise<Map<K, string>> {
   const errors = new Map<K, string>();
@@ -38,11 +38,8 @@ export async function putAll<K>(kv: LayerStore, puts: readonly { id: K; key: str
   const worker = async () => {
     while (next < puts.length) {
       const { id, key, text } = puts[next++]!;
-      try {
-        await kv.put(key, text);
-      } catch (e) {
-        errors.set(id, e instanceof Error ? e.message : String(e));
-      }
+      const error = await putLayer(kv, key, text);
+      if (error !== undefined) errors.set(id, error);
     }
   };
   await Promise.all(Array.from({ length: Math.min(PUT_CONCURRENCY, puts.length) }, worker));
@@ -94,7 +91,8 @@ export async function publishLayersBulk(tx: Db, kv: LayerStore, layers: readonly
   if (failed.length) {
     await tx.execute(sql`
       UPDATE cmis.snapshot_versions AS s
-         SET last_error = u.error, kv_version = LEAST(s.kv_version, s.db_version - 1)
+         SET last_error = u.error, kv_version = LEAST(s.kv_version, s.db_version - 1),
+             late_put_at = CASE WHEN u.error LIKE ${`${LATE_PUT}%`} THEN now() ELSE s.late_put_at END
         FROM unnest(${sql.param(failed)}::text[], ${sql.param(failed.map((l) => errors.get(l)!.slice(0, 500)))}::text[]) AS u(layer, error)
        WHERE s.layer = u.layer`);
   }

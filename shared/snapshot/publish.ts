@@ -16,6 +16,38 @@ export interface PublishOutcome {
 /** The part of a KV namespace publishing needs (a real binding, or Miniflare's from Node). */
 export interface LayerStore {
   put(key: string, value: string): Promise<void>;
+  /** Overrides KV_PUT_DEADLINE_MS (tests). */
+  putDeadlineMs?: number;
+}
+
+/**
+ * Longest a layer put may take. The publisher holds the layer's snapshot_versions row meanwhile and
+ * every writer of the layer waits on it (the kill switch included), so past this the put counts as
+ * failed, is recorded as late (`late_put_at`) and the row is released. The abandoned put may still
+ * land after a newer copy and put an older version back: the cron reads layers with a late put back
+ * every pass for a while (reconcile.ts, verifyLayers) and republishes a copy that went back.
+ */
+export const KV_PUT_DEADLINE_MS = 10_000;
+
+/** Marks the message of a put abandoned at its deadline. */
+export const LATE_PUT = 'late put';
+
+/** A put within the deadline: undefined when it succeeded, else why not (a late one starts with LATE_PUT). */
+export async function putLayer(kv: LayerStore, key: string, json: string): Promise<string | undefined> {
+  const deadlineMs = kv.putDeadlineMs ?? KV_PUT_DEADLINE_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`${LATE_PUT}: the KV put took longer than ${deadlineMs} ms`), deadlineMs);
+  });
+  const put = kv.put(key, json).then(
+    () => undefined,
+    (e: unknown) => (e instanceof Error ? e.message : String(e)),
+  );
+  try {
+    return await Promise.race([put, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -27,9 +59,7 @@ export interface LayerStore {
  * publishers of one layer cannot put an older copy over a newer one.
  * A failed KV put is recorded in `last_error` and reported (`ok: false`), never thrown: the change is
  * committed and the cron reconciler republishes every layer whose kv_version < db_version.
- * The put is not cut short: the row lock orders the puts of a layer only while it is held until each
- * settles (a put abandoned at a deadline could land after a newer one). A writer stuck behind a put
- * that hangs gives up at the lock timeout (withRls) instead.
+ * A put that outlives KV_PUT_DEADLINE_MS is abandoned and recorded as late (see there).
  */
 export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, nowMs = Date.now()): Promise<PublishOutcome> {
   const [locked] = await tx
@@ -44,22 +74,24 @@ export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, now
   // The one snapshot schema guards what the evaluate Worker will decode.
   const json = JSON.stringify(layer === 'global' ? GlobalLayerSchema.parse(compiled) : OrgLayerSchema.parse(compiled));
 
-  let error: string | undefined;
-  try {
-    await kv.put(layerKey(layer), json);
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-  }
+  const error = await putLayer(kv, layerKey(layer), json);
 
   // published_at is when the put happened (the real clock, whatever instant nowMs stands for): the
   // cron's read-back waits for it to settle.
   const putAt = new Date();
   const record = error === undefined
     ? { kvVersion: sql`GREATEST(${snapshotVersions.kvVersion}, ${version})`, publishedAt: putAt, lastError: null }
-    : { lastError: error.slice(0, 500) };
+    : { lastError: error.slice(0, 500), ...(error.startsWith(LATE_PUT) ? { latePutAt: putAt } : {}) };
   await tx
     .insert(snapshotVersions)
-    .values({ layer, dbVersion: version, kvVersion: error === undefined ? version : 0, publishedAt: error === undefined ? putAt : null, lastError: error ?? null })
+    .values({
+      layer,
+      dbVersion: version,
+      kvVersion: error === undefined ? version : 0,
+      publishedAt: error === undefined ? putAt : null,
+      lastError: error ?? null,
+      latePutAt: error?.startsWith(LATE_PUT) ? putAt : null,
+    })
     .onConflictDoUpdate({ target: snapshotVersions.layer, set: record });
 
   return error === undefined ? { layer, version, ok: true } : { layer, version, ok: false, error };

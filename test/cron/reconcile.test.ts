@@ -96,6 +96,31 @@ describe('reconcile', () => {
     expect(await h.kv.get('snap:v1:global')).not.toBeNull();
   });
 
+  it('a put abandoned at its deadline that lands after a newer copy is found by the next pass and put right', async () => {
+    vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const key = await createFlag(h);
+    let landed!: Promise<void>;
+    const slow = new Proxy(h.kv, {
+      get(target, prop) {
+        if (prop === 'put') return (k: string, v: string) => (landed = new Promise((r) => setTimeout(r, 300)).then(() => target.put(k, v)));
+        if (prop === 'putDeadlineMs') return 50;
+        return Reflect.get(target, prop) as unknown;
+      },
+    });
+    // the write answers at the deadline (its put abandoned), so the kill switch right after is not held up
+    const late = await call(h, 'PATCH', `/api/flags/${key}`, { env: { ...h.env, FLAGS_KV: slow }, body: { description: 'late' } });
+    expect(late.body.publish).toBe('pending');
+    expect((await layerOf('global')).lastError).toMatch(/^late put/);
+    const kill = await call(h, 'PATCH', `/api/flags/${key}`, { body: { killed: true } });
+    expect(kill.body.publish).toBe('done');
+    await landed; // the abandoned put lands last: KV holds the copy from before the kill
+    expect(JSON.parse((await h.kv.get('snap:v1:global'))!).flags[key].killed).toBe(false);
+    // published a moment ago, so not yet due for the read-back, but watched because of the late put
+    const result = await pass(h.kv, Date.now());
+    expect(result.reconciled).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse((await h.kv.get('snap:v1:global'))!).flags[key].killed).toBe(true);
+  });
+
   it('one pass brings KV to the Postgres version of every layer a failed publish left behind', async () => {
     await createFlag(h); // a published global layer to fall behind
     const env = { ...h.env, FLAGS_KV: failingKv(h.kv) };

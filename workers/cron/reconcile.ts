@@ -1,5 +1,5 @@
 import type { Pool } from '@neondatabase/serverless';
-import { and, asc, eq, gt, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, lt, ne, or, sql } from 'drizzle-orm';
 import { snapshotVersions, withRls } from '../../shared/db';
 import { layerKey, type LayerName } from '../../shared/snapshot';
 import type { LayerSource } from '../../shared/snapshot/cache';
@@ -60,6 +60,12 @@ export const VERIFY_LAYERS_PER_PASS = 50;
 /** A layer published more recently than this is not read back: KV reads elsewhere may still see the previous copy. */
 export const VERIFY_SETTLE_MS = 120_000;
 
+/**
+ * How long after a put was abandoned at its deadline (late_put_at, shared/snapshot/publish.ts) its
+ * layer is read back every pass, settled or not: the abandoned put may land after a newer copy.
+ */
+export const LATE_PUT_WATCH_MS = 15 * 60_000;
+
 export interface VerifyOutcome {
   checked: number;
   /** Layers whose KV copy was missing, unreadable or another version than Postgres recorded; marked behind. */
@@ -101,16 +107,20 @@ export async function rotatingWindow<T>(total: number, limit: number, nowMs: num
  * list holds still (100k orgs at 50 a minute: about a day and a half per sweep).
  */
 export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, limit = VERIFY_LAYERS_PER_PASS): Promise<VerifyOutcome> {
-  const settled = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion), lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const upToDate = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion));
+  const settled = and(upToDate, lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
+  const watched = and(upToDate, gt(snapshotVersions.latePutAt, new Date(nowMs - LATE_PUT_WATCH_MS)));
   const settledOrgs = and(settled, ne(snapshotVersions.layer, 'global'));
   const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
   const candidates = await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
-    const [global, [count]] = await Promise.all([
-      tx.select(columns).from(snapshotVersions).where(and(settled, eq(snapshotVersions.layer, 'global'))),
+    const [global, late, [count]] = await Promise.all([
+      tx.select(columns).from(snapshotVersions).where(and(or(settled, watched), eq(snapshotVersions.layer, 'global'))),
+      tx.select(columns).from(snapshotVersions).where(and(watched, ne(snapshotVersions.layer, 'global'))).orderBy(asc(snapshotVersions.layer)).limit(limit),
       tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(settledOrgs),
     ]);
     const orgs = (rows: number, offset: number) => tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
-    return [...global, ...(await rotatingWindow(count?.n ?? 0, limit, nowMs, orgs))];
+    const all = [...global, ...late, ...(await rotatingWindow(count?.n ?? 0, limit, nowMs, orgs))];
+    return [...new Map(all.map((c) => [c.layer, c])).values()];
   });
 
   const drifted: { layer: LayerName; kvVersion: number; why: string }[] = [];
