@@ -87,9 +87,9 @@ export async function applyScheduledChange(
   const flag = await requireFlag(tx, target.featureKey, { lock: true });
   if (flag.archivedAt) throw new ScheduleConflictError(`flag ${target.featureKey} is archived`);
   if (!target.rampId && touchesRampedLevel(target.orgId, target.change)) {
-    await lockRampLevel(tx, target.featureKey, target.orgId);
-    const live = await liveRamp(tx, target.featureKey, target.orgId);
-    if (live) throw new ScheduleConflictError(`ramp ${live.id} (${live.state}) steers this level of ${target.featureKey}; its next step would overwrite the change`);
+    await assertNoLiveRamp(tx, target.featureKey, target.orgId, (live) => {
+      return new ScheduleConflictError(`ramp ${live.id} (${live.state}) steers this level of ${target.featureKey}; its next step would overwrite the change`);
+    });
   }
   const orgRow = target.orgId === null ? undefined : await findOrgValue(tx, target.featureKey, target.orgId, { lock: true });
   const plan = planChange(flag, target.orgId, orgRow, target.change, 'change');
@@ -129,12 +129,20 @@ export async function liveRamp(tx: Db, key: string, orgId: string | null): Promi
  * started again). A paused ramp still steers it; aborting frees it. Call it before reading what the
  * change replaces: it takes the level's lock (lockRampLevel).
  */
-export async function assertNoLiveRamp(tx: Db, key: string, orgId: string | null): Promise<void> {
+export async function assertNoLiveRamp(
+  tx: Db,
+  key: string,
+  orgId: string | null,
+  refusal: (live: Pick<RampRow, 'id' | 'state'>) => ApiError = (live) => liveRampConflict(live, key, orgId),
+): Promise<void> {
   await lockRampLevel(tx, key, orgId);
   const live = await liveRamp(tx, key, orgId);
-  if (live === undefined) return;
+  if (live !== undefined) throw refusal(live);
+}
+
+function liveRampConflict(live: Pick<RampRow, 'id' | 'state'>, key: string, orgId: string | null): ApiError {
   const what = orgId === null ? 'the system rollout' : `the value of org ${orgId}`;
-  throw new ApiError(409, {
+  return new ApiError(409, {
     detail: `Ramp ${live.id} (${live.state}) steers ${what} of ${key}, and its next step would overwrite this change. Abort it first (the ramp's Abort button, or POST /api/rollouts/${live.id}/abort; {"restore": false} keeps what the ramp reached), or let it finish.`,
   });
 }
