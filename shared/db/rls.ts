@@ -28,8 +28,9 @@ const ROLES: ReadonlySet<string> = new Set<RlsRole>(['system', 'org_admin', 'vie
  * Longest a statement waits for a row lock before its transaction fails (SQLSTATE 55P03): a writer
  * stuck behind another (a publisher holds a layer's row until its KV put settles, a bulk republish
  * holds up to 200 layers through its puts) answers instead of hanging; the admin API says 503
- * (retry), the cron retries the change on its next pass. Long enough for a bulk republish against a
- * slow KV (seconds per put) to finish first.
+ * (retry), the cron retries the change on its next pass. Longer than a publish holds a layer's row
+ * when KV hangs: one put deadline (KV_PUT_DEADLINE_MS), since a bulk chunk stops trying after its
+ * first late put.
  */
 export const LOCK_TIMEOUT_MS = 30_000;
 

@@ -58,6 +58,7 @@ export async function putEvaluateKeys(tx: Db, kv: LayerStore, ids: readonly stri
       const { kvKey, text } = evaluateKeyEntry(row);
       return { id: row.id, key: kvKey, text };
     }),
+    { deadline: false }, // never abandoned while the rows are held: see above
   );
   return { put: rows.length - errors.size, errors: [...errors.values()] };
 }

@@ -39,10 +39,13 @@ export async function putLayer(kv: LayerStore, key: string, json: string): Promi
   const deadline = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`${LATE_PUT}: the KV put took longer than ${deadlineMs} ms`), deadlineMs);
   });
-  const put = kv.put(key, json).then(
-    () => undefined,
-    (e: unknown) => (e instanceof Error ? e.message : String(e)),
-  );
+  // Through a resolved promise: a put that throws synchronously is a failed put like any other.
+  const put = Promise.resolve()
+    .then(() => kv.put(key, json))
+    .then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
   try {
     return await Promise.race([put, deadline]);
   } finally {

@@ -4,8 +4,9 @@
 // even by a restore that races its revocation (that case needs real Postgres: PGlite has one connection).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sha256Hex } from '../../shared/tokens';
-import { evaluateKeyKey, EvaluateKeyRecordSchema } from '../../shared/snapshot';
+import { evaluateKeyKey, EvaluateKeyRecordSchema, type LayerName } from '../../shared/snapshot';
 import { putEvaluateKeys } from '../../shared/snapshot/evaluate-keys';
+import { publishLayersBulk } from '../../shared/snapshot/bulk';
 import { withRls } from '../../shared/db';
 import { runPass } from '../../workers/cron/pass';
 import { verifyEvaluateKeys } from '../../workers/cron/evaluate-keys';
@@ -222,6 +223,53 @@ describe.skipIf(!process.env.DATABASE_URL)('a restore racing a revocation (real 
       expect(await recordOf(slow)).toBeNull(); // before: the slow put landed after the revocation's delete
     } finally {
       await restorer.end();
+    }
+  });
+
+  it("a key's put is never abandoned at the layers' put deadline: the revocation waits for it", async () => {
+    const slow = await mintKey();
+    await h.kv.delete(slow.kvKey);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let slowStarted!: () => void;
+    const started = new Promise<void>((r) => (slowStarted = r));
+    const kv = {
+      putDeadlineMs: 50, // a layer put this slow would be abandoned
+      put: async (name: string, value: string) => {
+        slowStarted();
+        await gate;
+        await h.kv.put(name, value);
+      },
+    };
+    const restorer = h.newPool();
+    try {
+      const restore = withRls(restorer, { orgId: null, role: 'system', actor: 'cron' }, (tx) => putEvaluateKeys(tx, kv, [slow.id]));
+      await started;
+      const revoke = call(h, 'DELETE', `/api/tokens/${slow.id}`);
+      await new Promise((r) => setTimeout(r, 300)); // well past the deadline
+      release();
+      expect(await restore).toEqual({ put: 1, errors: [] });
+      expect((await revoke).status).toBe(204);
+      expect(await recordOf(slow)).toBeNull();
+    } finally {
+      await restorer.end();
+    }
+  });
+});
+
+describe('a layer chunk against a KV that hangs', () => {
+  it('stops trying after its first late put, so its rows are held for about one deadline', async () => {
+    const layers: LayerName[] = ['global', ...Array.from({ length: 39 }, (_, i) => `org:hang-${String(i).padStart(2, '0')}` as const)];
+    const started: string[] = [];
+    const hanging = { putDeadlineMs: 50, put: (name: string) => (started.push(name), new Promise<void>(() => {})) };
+    const pool = h.newPool();
+    try {
+      const outcomes = await withRls(pool, { orgId: null, role: 'system', actor: 'cron' }, (tx) => publishLayersBulk(tx, hanging, layers));
+      expect(started).toHaveLength(16); // the first round only
+      expect(outcomes.filter((o) => o.error?.startsWith('late put'))).toHaveLength(16);
+      expect(outcomes.filter((o) => o.error?.startsWith('not tried'))).toHaveLength(24);
+    } finally {
+      await pool.end();
     }
   });
 });

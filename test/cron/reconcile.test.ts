@@ -1,7 +1,7 @@
 // Reconcile: a write whose KV put failed stays pending until the next cron pass republishes it.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPass } from '../../workers/cron/pass';
-import { VERIFY_SETTLE_MS, verifyLayers } from '../../workers/cron/reconcile';
+import { LATE_PUT_SETTLE_MS, VERIFY_SETTLE_MS, verifyLayers } from '../../workers/cron/reconcile';
 import { call, createFlag, failingKv, mintRoleTokens, unique, type RoleTokens } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from './helpers';
 
@@ -100,9 +100,12 @@ describe('reconcile', () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {});
     const key = await createFlag(h);
     let landed!: Promise<void>;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
     const slow = new Proxy(h.kv, {
       get(target, prop) {
-        if (prop === 'put') return (k: string, v: string) => (landed = new Promise((r) => setTimeout(r, 300)).then(() => target.put(k, v)));
+        // the put goes through only when the test lets it: after the kill switch's own put
+        if (prop === 'put') return (k: string, v: string) => (landed = held.then(() => target.put(k, v)));
         if (prop === 'putDeadlineMs') return 50;
         return Reflect.get(target, prop) as unknown;
       },
@@ -113,10 +116,11 @@ describe('reconcile', () => {
     expect((await layerOf('global')).lastError).toMatch(/^late put/);
     const kill = await call(h, 'PATCH', `/api/flags/${key}`, { body: { killed: true } });
     expect(kill.body.publish).toBe('done');
+    release();
     await landed; // the abandoned put lands last: KV holds the copy from before the kill
     expect(JSON.parse((await h.kv.get('snap:v1:global'))!).flags[key].killed).toBe(false);
-    // published a moment ago, so not yet due for the read-back, but watched because of the late put
-    const result = await pass(h.kv, Date.now());
+    // a minute after the kill's publish: not due for the usual read-back (2 minutes), but watched for the late put
+    const result = await pass(h.kv, Date.now() + LATE_PUT_SETTLE_MS + 1000);
     expect(result.reconciled).toBeGreaterThanOrEqual(1);
     expect(JSON.parse((await h.kv.get('snap:v1:global'))!).flags[key].killed).toBe(true);
   });

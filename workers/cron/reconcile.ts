@@ -66,6 +66,9 @@ export const VERIFY_SETTLE_MS = 120_000;
  */
 export const LATE_PUT_WATCH_MS = 15 * 60_000;
 
+/** A watched layer is read back this long after its last publish at the earliest (KV reads elsewhere may lag a put). */
+export const LATE_PUT_SETTLE_MS = 60_000;
+
 export interface VerifyOutcome {
   checked: number;
   /** Layers whose KV copy was missing, unreadable or another version than Postgres recorded; marked behind. */
@@ -109,17 +112,24 @@ export async function rotatingWindow<T>(total: number, limit: number, nowMs: num
 export async function verifyLayers(pool: Pool, kv: LayerSource, nowMs: number, limit = VERIFY_LAYERS_PER_PASS): Promise<VerifyOutcome> {
   const upToDate = and(gt(snapshotVersions.kvVersion, 0), eq(snapshotVersions.kvVersion, snapshotVersions.dbVersion));
   const settled = and(upToDate, lt(snapshotVersions.publishedAt, new Date(nowMs - VERIFY_SETTLE_MS)));
-  const watched = and(upToDate, gt(snapshotVersions.latePutAt, new Date(nowMs - LATE_PUT_WATCH_MS)));
+  // Watched: a put abandoned lately, read back a minute after the last publish (sooner, KV reads may still lag it).
+  const watched = and(upToDate, gt(snapshotVersions.latePutAt, new Date(nowMs - LATE_PUT_WATCH_MS)), lt(snapshotVersions.publishedAt, new Date(nowMs - LATE_PUT_SETTLE_MS)));
+  const watchedOrgs = and(watched, ne(snapshotVersions.layer, 'global'));
   const settledOrgs = and(settled, ne(snapshotVersions.layer, 'global'));
   const columns = { layer: snapshotVersions.layer, kvVersion: snapshotVersions.kvVersion };
   const candidates = await withRls(pool, RECONCILE_CONTEXT, async (tx) => {
-    const [global, late, [count]] = await Promise.all([
+    const [global, [late], [count]] = await Promise.all([
       tx.select(columns).from(snapshotVersions).where(and(or(settled, watched), eq(snapshotVersions.layer, 'global'))),
-      tx.select(columns).from(snapshotVersions).where(and(watched, ne(snapshotVersions.layer, 'global'))).orderBy(asc(snapshotVersions.layer)).limit(limit),
+      tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(watchedOrgs),
       tx.select({ n: sql<number>`count(*)::int` }).from(snapshotVersions).where(settledOrgs),
     ]);
-    const orgs = (rows: number, offset: number) => tx.select(columns).from(snapshotVersions).where(settledOrgs).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
-    const all = [...global, ...late, ...(await rotatingWindow(count?.n ?? 0, limit, nowMs, orgs))];
+    const window = (where: typeof settledOrgs) => (rows: number, offset: number) =>
+      tx.select(columns).from(snapshotVersions).where(where).orderBy(asc(snapshotVersions.layer)).limit(rows).offset(offset);
+    const all = [
+      ...global,
+      ...(await rotatingWindow(late?.n ?? 0, limit, nowMs, window(watchedOrgs))),
+      ...(await rotatingWindow(count?.n ?? 0, limit, nowMs, window(settledOrgs))),
+    ];
     return [...new Map(all.map((c) => [c.layer, c])).values()];
   });
 
