@@ -4,7 +4,7 @@ import type { OrgLayer } from '../engine';
 import { buildLayers } from './build';
 import { readState } from './compile';
 import { layerKey, type LayerName } from './keys';
-import { LATE_PUT, putLayer, type LayerStore, type PublishOutcome } from './publish';
+import { LATE_PUT, putLayer, settledPut, type LayerStore, type PublishOutcome } from './publish';
 import { GlobalLayerSchema, OrgLayerSchema } from './schema';
 
 /**
@@ -48,14 +48,7 @@ export async function putAll<K>(kv: LayerStore, puts: readonly { id: K; key: str
         errors.set(id, 'not tried: another put of this chunk outlived the deadline');
         continue;
       }
-      const error = options.deadline
-        ? await putLayer(kv, key, text)
-        : await Promise.resolve()
-            .then(() => kv.put(key, text))
-            .then(
-              () => undefined,
-              (e: unknown) => (e instanceof Error ? e.message : String(e)),
-            );
+      const error = await (options.deadline ? putLayer : settledPut)(kv, key, text);
       if (error === undefined) continue;
       errors.set(id, error);
       if (error.startsWith(LATE_PUT)) slow = true;

@@ -32,6 +32,16 @@ export const KV_PUT_DEADLINE_MS = 10_000;
 /** Marks the message of a put abandoned at its deadline. */
 export const LATE_PUT = 'late put';
 
+/** A put run to its end: undefined when it succeeded, else why not (a put that throws synchronously included). */
+export function settledPut(kv: LayerStore, key: string, json: string): Promise<string | undefined> {
+  return Promise.resolve()
+    .then(() => kv.put(key, json))
+    .then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+}
+
 /** A put within the deadline: undefined when it succeeded, else why not (a late one starts with LATE_PUT). */
 export async function putLayer(kv: LayerStore, key: string, json: string): Promise<string | undefined> {
   const deadlineMs = kv.putDeadlineMs ?? KV_PUT_DEADLINE_MS;
@@ -39,15 +49,8 @@ export async function putLayer(kv: LayerStore, key: string, json: string): Promi
   const deadline = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`${LATE_PUT}: the KV put took longer than ${deadlineMs} ms`), deadlineMs);
   });
-  // Through a resolved promise: a put that throws synchronously is a failed put like any other.
-  const put = Promise.resolve()
-    .then(() => kv.put(key, json))
-    .then(
-      () => undefined,
-      (e: unknown) => (e instanceof Error ? e.message : String(e)),
-    );
   try {
-    return await Promise.race([put, deadline]);
+    return await Promise.race([settledPut(kv, key, json), deadline]);
   } finally {
     clearTimeout(timer);
   }
