@@ -188,11 +188,16 @@ describe('ramps', () => {
     }
     const page = await admin.get(`/flags/${key}`);
     expect(page.html).toContain('Stop here');
+    // the rollout the ramp steers is not offered for editing by hand while it runs
+    expect(page.html).toContain('id="rollout-steered"');
+    expect(page.html).not.toContain('Save rollout');
     const stopped = await admin.post(`/flags/${key}/rollouts/${ramp.id}/abort`, { restore: 'false' }, page);
     expect(stopped.status).toBe(303);
     expect((await call(h, 'GET', `/api/rollouts/${ramp.id}`)).body.state).toBe('aborted');
     expect((await call(h, 'GET', `/api/flags/${key}`)).body.rollout).toMatchObject({ percentage: 40 });
-    expect((await admin.get(`/flags/${key}`)).html).toContain(`Stopped the ramp of ${key} where it is.`);
+    const after = (await admin.get(`/flags/${key}`)).html;
+    expect(after).toContain(`Stopped the ramp of ${key} where it is.`);
+    expect(after).toContain('Save rollout');
   });
 
   it('takes explicit steps, one per line', async () => {

@@ -43,6 +43,8 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
   if (loaded.problem) return renderError(c, loaded.problem.status, loaded.problem.detail);
   const { flag, orgs, platforms, recent } = loaded;
   const plans = await loadPlans(c, key);
+  // A live system ramp steers the rollout: the API refuses hand edits (409), so the form is not offered.
+  const steering = plans.ramps.find((r) => r.orgId === null && (r.state === 'running' || r.state === 'paused'));
   const type = flag.type as FlagType;
   const system = page.canEditSystem;
   const action = `/flags/${enc(key)}`;
@@ -133,7 +135,12 @@ export async function flagPage(c: Context<DashEnv>, state?: FormState, status = 
           ) : (
             <p class="muted">No rollout: everyone not targeted otherwise gets the system value.</p>
           )}
-          {system && (
+          {system && steering && (
+            <p class="muted" id="rollout-steered">
+              A ramp ({steering.state}) steers this rollout: <a href="#ramps">stop, pause or abort it</a> to change it by hand.
+            </p>
+          )}
+          {system && !steering && (
             <form method="post" action={`${action}/rollout`}>
               <CsrfField token={page.csrf} />
               <input type="hidden" name="version" value={String(flag.version)} />
