@@ -81,13 +81,14 @@ export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, now
   const json = JSON.stringify(layer === 'global' ? GlobalLayerSchema.parse(compiled) : OrgLayerSchema.parse(compiled));
 
   const error = await putLayer(kv, layerKey(layer), json);
+  const late = error?.startsWith(LATE_PUT) ?? false;
 
   // published_at is when the put happened (the real clock, whatever instant nowMs stands for): the
   // cron's read-back waits for it to settle.
   const putAt = new Date();
   const record = error === undefined
     ? { kvVersion: sql`GREATEST(${snapshotVersions.kvVersion}, ${version})`, publishedAt: putAt, lastError: null }
-    : { lastError: error.slice(0, 500), ...(error.startsWith(LATE_PUT) ? { latePutAt: putAt } : {}) };
+    : { lastError: error.slice(0, 500), ...(late ? { latePutAt: putAt } : {}) };
   await tx
     .insert(snapshotVersions)
     .values({
@@ -96,7 +97,7 @@ export async function publishLayer(tx: Db, kv: LayerStore, layer: LayerName, now
       kvVersion: error === undefined ? version : 0,
       publishedAt: error === undefined ? putAt : null,
       lastError: error ?? null,
-      latePutAt: error?.startsWith(LATE_PUT) ? putAt : null,
+      latePutAt: late ? putAt : null,
     })
     .onConflictDoUpdate({ target: snapshotVersions.layer, set: record });
 

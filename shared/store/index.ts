@@ -26,6 +26,7 @@ export {
   finishRampIfComplete,
   liveRamp,
   lockRampLevel,
+  pendingSchedulesTouching,
   planChange,
   rampBaseline,
   rampSteps,

@@ -49,6 +49,7 @@ export function planChange(flag: FlagRow, orgId: string | null, orgRow: FlagRow 
       const value = change.value !== undefined ? change.value : (flag.rollout?.value ?? (type === 'boolean' ? true : undefined));
       if (value === undefined) throw invalid(`${path}.value`, `a percentage of a ${type} flag needs the value to roll out`);
       const stickiness = change.stickiness ?? flag.rollout?.stickiness;
+      // rounded here too: schedules stored before PercentageSchema rounded may carry float noise
       set.rollout = { percentage: roundPercentage(change.percentage), value, ...(stickiness ? { stickiness } : {}) };
     } else if (change.value !== undefined) {
       set.value = change.value;
@@ -73,6 +74,21 @@ export class ScheduleConflictError extends ApiError {
 /** Whether a change touches what a ramp of its level steers: the system rollout, or the org's value. */
 export function touchesRampedLevel(orgId: string | null, change: ScheduleChange): boolean {
   return orgId !== null || change.percentage !== undefined;
+}
+
+/** The pending plain schedules of a flag and level that touch what a ramp there would steer (touchesRampedLevel, in SQL). */
+export async function pendingSchedulesTouching(tx: Db, key: string, orgId: string | null): Promise<{ id: string }[]> {
+  return tx
+    .select({ id: flagSchedules.id })
+    .from(flagSchedules)
+    .where(
+      and(
+        eq(flagSchedules.featureKey, key),
+        eq(flagSchedules.kind, 'schedule'),
+        eq(flagSchedules.state, 'pending'),
+        orgId === null ? sql`${flagSchedules.orgId} IS NULL AND ${flagSchedules.change} ? 'percentage'` : eq(flagSchedules.orgId, orgId),
+      ),
+    );
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   findOrgValue,
   liveRamp,
   lockRampLevel,
+  pendingSchedulesTouching,
   rampBaseline,
   rampSteps,
   rampView,
@@ -284,6 +285,8 @@ function rampAction(action: RampAction) {
           let next: RampRow['state'] = ramp.state;
           let retried: string[] = [];
           let restored = false;
+          // abort {restore: false}: stop where the ramp is
+          const keep = action === 'abort' && (body as z.output<typeof AbortBody>).restore === false;
           const layers: LayerName[] = [];
           if (action === 'pause') {
             next = 'paused';
@@ -315,7 +318,7 @@ function rampAction(action: RampAction) {
             await tx.update(rollouts).set({ state: next, pausedAt: null, updatedAt: now }).where(eq(rollouts.id, ramp.id));
             // Before its first step the ramp has changed nothing, and what it recorded at creation may
             // be older than the flag now: there is nothing to put back.
-            restored = (body as z.output<typeof AbortBody>).restore !== false && (await rampSteps(tx, ramp.id)).some((step) => step.state === 'applied');
+            restored = !keep && (await rampSteps(tx, ramp.id)).some((step) => step.state === 'applied');
             if (restored) layers.push(await restoreBaseline(tx, ramp));
           }
           await writeAuditNote(tx, {
@@ -327,7 +330,7 @@ function rampAction(action: RampAction) {
             newValue: {
               state: next,
               ...(restored ? { restored: ramp.previous } : {}),
-              ...(action === 'abort' && (body as z.output<typeof AbortBody>).restore === false ? { restore: false } : {}),
+              ...(keep ? { restore: false } : {}),
               ...(retried.length ? { retried } : {}),
             },
           });
@@ -382,17 +385,7 @@ const createRamp = defineRoute({
         const live = await liveRamp(tx, params.key, orgId);
         if (live) throw new ApiError(409, `Ramp ${live.id} of ${params.key} is live already; abort it first.`);
         // Pending schedules that would change what the ramp steers would fail when due: say so now.
-        const clashing = await tx
-          .select({ id: flagSchedules.id })
-          .from(flagSchedules)
-          .where(
-            and(
-              eq(flagSchedules.featureKey, params.key),
-              eq(flagSchedules.kind, 'schedule'),
-              eq(flagSchedules.state, 'pending'),
-              orgId === null ? sql`${flagSchedules.orgId} IS NULL AND ${flagSchedules.change} ? 'percentage'` : eq(flagSchedules.orgId, orgId),
-            ),
-          );
+        const clashing = await pendingSchedulesTouching(tx, params.key, orgId);
         if (clashing.length > 0) {
           throw new ApiError(409, `Pending schedules ${clashing.map((s) => s.id).join(', ')} change what the ramp would steer (they would fail when due under it); cancel them first.`);
         }

@@ -13,9 +13,6 @@ import { sha256Hex, toHex } from '../../../shared/tokens';
 
 // ---- schemas --------------------------------------------------------------------------------
 
-/** http: is only for this machine (the local stack, tests); anything that leaves it must be TLS. */
-const isLoopback = isLoopbackHost;
-
 /** IPv4 ranges a webhook may not point into (RFC 6890 special-purpose space), loopback aside: [first octets, prefix length]. */
 const RESERVED_V4: [number[], number][] = [
   [[0], 8], [[10], 8], [[100, 64], 10], [[169, 254], 16], [[172, 16], 12], [[192, 0, 0], 24], [[192, 0, 2], 24],
@@ -37,7 +34,7 @@ function inV4Range(octets: number[], [prefix, bits]: [number[], number]): boolea
  * private space, this check refuses what is visibly aimed there.
  */
 function reservedHost(hostname: string): string | undefined {
-  if (isLoopback(hostname)) return undefined;
+  if (isLoopbackHost(hostname)) return undefined;
   const name = hostname.toLowerCase().replace(/\.+$/, ''); // `localhost.` and `foo.internal.` are the same hosts
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
   if (v4) {
@@ -65,7 +62,8 @@ const UrlSchema = z
     const url = new URL(raw);
     // Credentials in the URL would be stored in plain text, listed to every writer and written to the audit log.
     if (url.username !== '' || url.password !== '') ctx.addIssue({ code: 'custom', message: 'must not contain credentials (user:password@)' });
-    if (url.protocol === 'http:' && !isLoopback(url.hostname)) ctx.addIssue({ code: 'custom', message: 'must be https: (http: only for localhost / 127.0.0.0/8 / [::1])' });
+    // http: is only for this machine (the local stack, tests); anything that leaves it must be TLS.
+    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) ctx.addIssue({ code: 'custom', message: 'must be https: (http: only for localhost / 127.0.0.0/8 / [::1])' });
     if (url.port === '0') ctx.addIssue({ code: 'custom', message: 'must not use port 0' });
     const reserved = url.protocol === 'https:' ? reservedHost(url.hostname) : undefined;
     if (reserved) ctx.addIssue({ code: 'custom', message: `must not point at ${reserved}` });
@@ -205,7 +203,7 @@ const createWebhook = defineRoute({
   responses: { 201: { description: 'Created; a generic webhook shows its secret once', schema: CreatedWebhookSchema } },
   handler: async (c, { body }) => {
     const caller = c.get('caller');
-    if (c.env.WEBHOOKS_ALLOW_LOOPBACK !== '1' && isLoopback(new URL(body.url).hostname)) {
+    if (c.env.WEBHOOKS_ALLOW_LOOPBACK !== '1' && isLoopbackHost(new URL(body.url).hostname)) {
       throw new ApiError(422, {
         detail: 'The request body does not match the schema.',
         errors: [{ path: 'body.url', message: 'must not point at this machine (localhost, 127.0.0.0/8, [::1]) outside local development (WEBHOOKS_ALLOW_LOOPBACK=1)' }],
