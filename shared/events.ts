@@ -149,11 +149,3 @@ export async function namedNotificationId(name: string): Promise<string> {
   const variant = ((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
-
-/** Notifications for the given events (the consumer fans each out to the matching webhooks). */
-export function enqueueEvents(queue: EventQueue | undefined, events: readonly FlagEvent[]): Promise<number> {
-  return enqueueMessages(
-    queue,
-    events.map((event): NotificationMessage => ({ type: 'notification', id: crypto.randomUUID(), event: fitForQueue(event) })),
-  );
-}

@@ -273,6 +273,21 @@ export const endedSessions = cmis.table('ended_sessions', {
   expiresAt: timestamptz('expires_at').notNull(),
 });
 
+/**
+ * Notifications staged in the transaction of their change (0011), deleted by the queue consumer's
+ * fan-out; the cron pass sends again those that stay (shared/store/outbox.ts).
+ */
+export const notificationOutbox = cmis.table('notification_outbox', {
+  id: uuid('id').primaryKey(),
+  /** The order rows were staged in (one change's events share `created_at`). */
+  seq: bigint('seq', { mode: 'number' }).generatedAlwaysAsIdentity(),
+  orgId: text('org_id'),
+  event: jsonb('event').notNull(),
+  createdAt: timestamptz('created_at').notNull().defaultNow(),
+  resentAt: timestamptz('resent_at'),
+  resends: integer('resends').notNull().default(0),
+});
+
 export const schema = {
   featureFlags,
   featureFlagOverrides,
@@ -291,4 +306,5 @@ export const schema = {
   staleMarks,
   staleDigests,
   endedSessions,
+  notificationOutbox,
 };

@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventMessage, EventQueue } from '../../shared/events';
 import type { Env } from '../../workers/admin/env';
 import { handleEventMessages, MAX_DELIVERY_ATTEMPTS, type QueueMessage } from '../../workers/cron/queue';
+import { runPass } from '../../workers/cron/pass';
 import { applyDueSchedules } from '../../workers/cron/schedules';
+import { pgErrorCode, withRls } from '../../shared/db';
+import { OUTBOX_GRACE_MS, OUTBOX_KEEP_MS, OUTBOX_RESEND_MS } from '../../shared/store';
 import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
 import { HOUR, startCronHarness, type CronHarness } from './helpers';
 
@@ -403,5 +406,157 @@ describe('delivery', () => {
     const broken = { sendBatch: async () => Promise.reject(new Error('queue down')) };
     const again = await call(h, 'POST', `/api/flags/${key}/disable`, { env: { ...h.env, EVENTS: broken as unknown as Queue } });
     expect(again.status).toBe(200);
+  });
+});
+
+describe('notification outbox (0011): a notification the queue refuses after the commit is sent again', () => {
+  const refusing = () => ({ sent: 0, sendBatch: async () => Promise.reject(new Error('queue down')) });
+  const staged = (flag: string) =>
+    h.sql<{ id: string; org_id: string | null; event: { event: string; flag: string }; resends: number }>(
+      `SELECT id, org_id, event, resends FROM cmis.notification_outbox WHERE event->>'flag' = $1 ORDER BY seq`,
+      [flag],
+    );
+  /** Moves a staged row's creation back by `ms`, as if it had waited that long. */
+  const age = (id: string, ms: number) => h.sql(`UPDATE cmis.notification_outbox SET created_at = created_at - make_interval(secs => $2::double precision / 1000) WHERE id = $1`, [id, ms]);
+  const pass = async (queue: EventQueue, nowMs = Date.now()) => {
+    const pool = h.newPool();
+    try {
+      return await runPass({ pool, kv: h.kv, queue }, nowMs);
+    } finally {
+      await pool.end();
+    }
+  };
+  const notificationsOf = (queue: { sent: EventMessage[] }, flag: string) =>
+    queue.sent.filter((m): m is Extract<EventMessage, { type: 'notification' }> => m.type === 'notification' && m.event.flag === flag);
+
+  it('a refused notification stays staged; the cron sends it again after the grace period, once, and the fan-out takes it', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const hook = (await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/outbox`, kind: 'generic', orgId: t.orgId, events: ['flag.changed'] } })).body;
+    const key = await createFlag(h);
+    const waiting = async (token: string) => (await call(h, 'GET', '/api/status', { token })).body.webhooks.waiting as { count: number; oldestAt: string | null };
+    const [waitingBefore, otherBefore] = [await waiting(t.orgAdmin), await waiting(t.otherOrgAdmin)];
+    const write = await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { env: { ...h.env, EVENTS: refusing() as unknown as Queue }, token: t.orgAdmin, body: { value: true } });
+    expect(write.status).toBe(200);
+    const [row, ...others] = await staged(key);
+    expect(others).toEqual([]);
+    expect(row).toMatchObject({ org_id: t.orgId, event: { event: 'flag.changed', flag: key }, resends: 0 });
+    expect(await waiting(t.orgAdmin)).toEqual({ count: waitingBefore.count + 1, oldestAt: expect.any(String) });
+    expect(await waiting(t.otherOrgAdmin)).toEqual(otherBefore); // an org sees its own rows only
+
+    // within the grace period the writer's own send may still be landing: nothing is sent again
+    const early = memoryQueue();
+    await pass(early);
+    expect(notificationsOf(early, key)).toEqual([]);
+
+    await age(row!.id, OUTBOX_GRACE_MS + 1000);
+    const queue = memoryQueue();
+    await pass(queue);
+    const [again, ...more] = notificationsOf(queue, key);
+    expect(more).toEqual([]);
+    expect(again).toMatchObject({ id: row!.id, event: { event: 'flag.changed', flag: key, orgId: t.orgId } });
+    expect((await staged(key)).map((r) => r.resends)).toEqual([1]);
+    // not again on the next pass: the consumer has had no time to take it
+    const next = memoryQueue();
+    await pass(next);
+    expect(notificationsOf(next, key)).toEqual([]);
+
+    // the consumer fans it out and takes the staged copy in the same transaction
+    const deliveries = memoryQueue();
+    await consume([messageOf(again)], deliveries);
+    expect(deliveries.sent.map((m) => (m as { webhookId: string }).webhookId)).toContain(hook.id);
+    expect(await staged(key)).toEqual([]);
+    expect((await waiting(t.orgAdmin)).count).toBe(waitingBefore.count);
+    warn.mockRestore();
+  });
+
+  it('a notification the queue takes is taken from the outbox by its fan-out, under the id it was staged with', async () => {
+    const events = memoryQueue();
+    const key = await createFlag(h);
+    expect((await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: events as unknown as Queue } })).status).toBe(200);
+    const [sent] = notificationsOf(events, key);
+    expect((await staged(key)).map((r) => r.id)).toEqual([sent!.id]);
+    await consume([messageOf(sent)]);
+    expect(await staged(key)).toEqual([]);
+  });
+
+  it('without a queue binding nothing is staged (nothing would ever send it)', async () => {
+    const key = await createFlag(h);
+    expect((await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: undefined } })).status).toBe(200);
+    expect(await staged(key)).toEqual([]);
+  });
+
+  it('the cron stages the notifications of the changes it applies; a refused send is sent again by a later pass', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const key = await createFlag(h);
+    const at = Date.now() + 3000 * HOUR;
+    await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { value: true } } });
+    const pool = h.newPool();
+    try {
+      const outcome = await applyDueSchedules(pool, at, { kv: h.kv, queue: refusing() });
+      expect(outcome.applied).toBe(1);
+      expect(outcome.notified).toBe(0);
+    } finally {
+      await pool.end();
+    }
+    const rows = await staged(key);
+    expect(rows.map((r) => r.event.event)).toEqual(['flag.changed', 'schedule.applied']);
+    for (const row of rows) await age(row.id, OUTBOX_GRACE_MS + 1000);
+    const queue = memoryQueue();
+    await pass(queue);
+    expect(notificationsOf(queue, key).map((m) => [m.id, m.event.event])).toEqual(rows.map((r) => [r.id, r.event.event]));
+    warn.mockRestore();
+  });
+
+  it('a row the queue keeps refusing is sent again each resend interval, and given up (logged) after a week', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const key = await createFlag(h);
+    await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: refusing() as unknown as Queue } });
+    const [row] = await staged(key);
+    await age(row!.id, OUTBOX_GRACE_MS + 1000);
+    await pass(refusing() as EventQueue);
+    expect((await staged(key)).map((r) => r.resends)).toEqual([0]); // refused: not marked, tried again next pass
+    const queue = memoryQueue();
+    await pass(queue);
+    expect(notificationsOf(queue, key)).toHaveLength(1);
+    await h.sql(`UPDATE cmis.notification_outbox SET resent_at = resent_at - make_interval(secs => $2::double precision / 1000) WHERE id = $1`, [row!.id, OUTBOX_RESEND_MS + 1000]);
+    const later = memoryQueue();
+    await pass(later);
+    expect(notificationsOf(later, key)).toHaveLength(1);
+    expect((await staged(key)).map((r) => r.resends)).toEqual([2]);
+
+    await age(row!.id, OUTBOX_KEEP_MS);
+    warn.mockClear();
+    const last = memoryQueue();
+    await pass(last);
+    expect(notificationsOf(last, key)).toEqual([]);
+    expect(await staged(key)).toEqual([]);
+    expect(warn.mock.calls.some(([line]) => String(line).includes('"gaveUp"'))).toBe(true);
+    warn.mockRestore();
+  });
+
+  it('row-level security: an org reads only its own staged rows and cannot take or alter any', async () => {
+    const key = await createFlag(h);
+    await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { env: { ...h.env, EVENTS: memoryQueue() as unknown as Queue }, token: t.orgAdmin, body: { value: true } });
+    const [row] = await staged(key);
+    const pool = h.newPool();
+    try {
+      const as = (orgId: string) => ({ orgId, role: 'org_admin' as const, actor: `test:${orgId}` });
+      const other = await withRls(pool, as(t.otherOrgId), (tx) => tx.execute(`SELECT id FROM cmis.notification_outbox WHERE id = '${row!.id}'`));
+      expect(other.rows).toEqual([]);
+      const own = await withRls(pool, as(t.orgId), async (tx) => {
+        const seen = await tx.execute(`SELECT id FROM cmis.notification_outbox WHERE id = '${row!.id}'`);
+        const deleted = await tx.execute(`DELETE FROM cmis.notification_outbox WHERE id = '${row!.id}' RETURNING id`);
+        const updated = await tx.execute(`UPDATE cmis.notification_outbox SET resends = 5 WHERE id = '${row!.id}' RETURNING id`);
+        return { seen: seen.rows.length, deleted: deleted.rows.length, updated: updated.rows.length };
+      });
+      expect(own).toEqual({ seen: 1, deleted: 0, updated: 0 });
+      const refused = await withRls(pool, as(t.orgId), (tx) =>
+        tx.execute(`INSERT INTO cmis.notification_outbox (id, org_id, event) VALUES (gen_random_uuid(), '${t.otherOrgId}', '{}')`),
+      ).catch((error: unknown) => error);
+      expect(pgErrorCode(refused)).toBe('42501'); // violates the row-level security policy
+    } finally {
+      await pool.end();
+    }
+    expect((await staged(key)).map((r) => r.resends)).toEqual([0]);
   });
 });

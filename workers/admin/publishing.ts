@@ -6,7 +6,7 @@ import { LAYERS_PER_CHUNK, markLayersBehind, publishLayersBulk } from '../../sha
 import { publishLayer, type PublishOutcome } from '../../shared/snapshot/publish';
 import { inTransaction } from './db';
 import type { AppEnv } from './env';
-import { changeEvents } from '../../shared/store';
+import { changeEvents, stageNotifications } from '../../shared/store';
 import { notify } from './notify';
 
 export type PublishState = 'done' | 'pending';
@@ -83,9 +83,15 @@ export async function applyChange<T>(
   work: (tx: Db) => Promise<Change<T>>,
   options: { reason?: string | null } = {},
 ): Promise<{ result: T; publish: PublishState }> {
-  const change = await inTransaction(c, async (tx) => ({ ...(await work(tx)), events: c.env?.EVENTS ? await changeEvents(tx) : [] }), options);
+  // The notifications are staged with the change (shared/store/outbox.ts): if the queue refuses them
+  // after the commit, the cron sends them again.
+  const change = await inTransaction(
+    c,
+    async (tx) => ({ ...(await work(tx)), notifications: c.env?.EVENTS ? await stageNotifications(tx, await changeEvents(tx)) : [] }),
+    options,
+  );
   const { state } = await publishLayers(c, change.layers);
   c.header('X-Publish', state);
-  await notify(c, change.events);
+  await notify(c, change.notifications);
   return { result: change.result, publish: state };
 }

@@ -8,6 +8,7 @@ import { verifyEvaluateKeys, type KeyStore } from './evaluate-keys';
 import { reconcileLayers, verifyLayers } from './reconcile';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
+import { resendStaged } from '../../shared/store';
 
 /** What one pass did, answered by `POST /__scheduled` and kept in `cmis.cron_runs.counts`. */
 export interface PassCounts {
@@ -92,6 +93,14 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
     await step('stale', async () => {
       const scan = await scanStaleFlags(deps.pool, started);
       counts.notified += await sendWeeklyDigest(deps.pool, deps.queue, scan.marks, started);
+    });
+  }
+  // Notifications staged with a change that the consumer has not taken (the queue refused them after
+  // the commit): sent again, same ids.
+  if (deps.queue) {
+    const queue = deps.queue;
+    await step('outbox', async () => {
+      counts.notified += (await withRls(deps.pool, CRON_CONTEXT, (tx) => resendStaged(tx, queue, started))).resent;
     });
   }
   await step('prune', async () => {

@@ -10,6 +10,7 @@ import { republishChunk } from './republish';
 import { CRON_ACTOR } from './schedules';
 import { isLoopbackHost } from '../../shared/http/loopback';
 import { deliverWebhook, retryDelaySeconds, type WebhookTarget } from './webhooks';
+import { takeStaged } from '../../shared/store';
 
 /** Attempts per delivery; after the last one it is marked failed and acknowledged. */
 export const MAX_DELIVERY_ATTEMPTS = 5;
@@ -63,10 +64,14 @@ export interface QueueDeps {
  * get every event, an org's only that org's; an empty `events` list means all). Sending inside the
  * transaction: if the queue refuses, no row is left behind and the notification is retried; if the
  * commit fails after sending, the messages find no row and `deliver` drops them unsent.
- * Without a queue binding the deliveries are attempted inline, once.
+ * Without a queue binding the deliveries are attempted inline, once. The notification's staged copy
+ * in the outbox (shared/store/outbox.ts) is taken in the same transaction.
  */
 async function fanOut(deps: QueueDeps, event: FlagEvent, notificationId: string | undefined): Promise<number> {
   const deliveries = await withRls(deps.pool, CONTEXT, async (tx) => {
+    // The notification reached its fan-out: its staged copy (0011) need not be sent again. In this
+    // transaction, so a fan-out that rolls back leaves it staged.
+    if (notificationId !== undefined) await takeStaged(tx, notificationId);
     const targets = await tx
       .select()
       .from(webhooks)

@@ -1,12 +1,12 @@
-import type { Pool } from '@neondatabase/serverless';
+import type { Pool, PoolClient } from '@neondatabase/serverless';
 import { and, asc, eq, inArray, isNull, lte, notExists, or, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
-import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type RlsContext } from '../../shared/db';
-import { enqueueEvents, type EventQueue, type FlagEvent } from '../../shared/events';
+import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type Db, type RlsContext } from '../../shared/db';
+import { enqueueMessages, type EventQueue, type FlagEvent, type NotificationMessage } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
 // One write path: cron applies through the same store as the admin API (shared/store).
-import { applyScheduledChange, changeEvents, finishRampIfComplete, writeAuditNote, type ScheduleRow } from '../../shared/store';
+import { applyScheduledChange, changeEvents, finishRampIfComplete, stageNotifications, writeAuditNote, type ScheduleRow } from '../../shared/store';
 
 export const CRON_ACTOR = 'cron';
 
@@ -72,107 +72,129 @@ function describe(row: ScheduleRow): string {
 
 /**
  * One due schedule or ramp step in its own transaction. `events` and `layers` are filled as it goes;
- * they count only if the transaction commits.
+ * they count only if the transaction commits. With `staged`, the events are staged in the outbox in
+ * that transaction (shared/store/outbox.ts) and their messages added to it.
  */
-function applyOne(pool: Pool, candidate: { id: string; rampId: string | null }, now: Date, events: FlagEvent[], layers: LayerName[]): Promise<ScheduleResult> {
-  return withRls(pool, contextFor(candidate), async (tx, client): Promise<ScheduleResult> => {
-    if (candidate.rampId) {
-      // The ramp row first, as pause/resume/abort take it (ramp, then its steps): no lock-order
-      // inversion, and the steps of one ramp are applied one at a time by overlapping passes.
-      const [ramp] = await tx.select({ state: rollouts.state }).from(rollouts).where(eq(rollouts.id, candidate.rampId)).for('update');
-      if (ramp?.state !== 'running') return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
-    }
-    // Not before an earlier change of the same ramp, or of the same flag and level, that is still
-    // pending (claimed right now by an overlapping pass): that one lands first, this one next pass.
-    const earlier = alias(flagSchedules, 'earlier');
-    const sameTarget = candidate.rampId
-      ? eq(earlier.rampId, flagSchedules.rampId)
-      : and(isNull(earlier.rampId), eq(earlier.featureKey, flagSchedules.featureKey), sql`${earlier.orgId} IS NOT DISTINCT FROM ${flagSchedules.orgId}`);
-    const earlierPending = tx
-      .select({ one: sql`1` })
-      .from(earlier)
-      .where(and(eq(earlier.state, 'pending'), sameTarget, sql`(${earlier.at}, ${earlier.createdAt}, ${earlier.id}) < (${flagSchedules.at}, ${flagSchedules.createdAt}, ${flagSchedules.id})`));
-    const [row] = await tx
-      .select()
-      .from(flagSchedules)
-      .where(and(eq(flagSchedules.id, candidate.id), eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now), notExists(earlierPending)))
-      .for('update', { skipLocked: true });
-    if (!row) return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+function applyOne(
+  pool: Pool,
+  candidate: { id: string; rampId: string | null },
+  now: Date,
+  events: FlagEvent[],
+  layers: LayerName[],
+  staged: NotificationMessage[] | undefined,
+): Promise<ScheduleResult> {
+  return withRls(pool, contextFor(candidate), async (tx, client) => {
+    const result = await claimAndApply(tx, client, candidate, now, events, layers);
+    staged?.push(...(await stageNotifications(tx, events)));
+    return result;
+  });
+}
 
-    await client.query('SAVEPOINT apply_schedule');
-    try {
-      const layer = await applyScheduledChange(tx, row);
-      await client.query('RELEASE SAVEPOINT apply_schedule');
-      await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null, contendedSince: null }).where(eq(flagSchedules.id, row.id));
-      layers.push(layer);
-      // flag.changed for what changed (old → new, from the audit rows), as for a change made through
-      // the API, then the schedule's own event.
-      events.push(...(await changeEvents(tx)));
-      events.push({
-        event: row.rampId ? 'rollout.step' : 'schedule.applied',
-        flag: row.featureKey,
-        orgId: row.orgId,
-        actor: CRON_ACTOR,
-        at: now.toISOString(),
-        summary: `${row.rampId ? 'Ramp step' : 'Scheduled change'} applied: ${describe(row)}`,
-        details: { scheduleId: row.id, rampId: row.rampId, change: row.change },
-      });
-      if (row.rampId && (await finishRampIfComplete(tx, row.rampId))) {
-        await writeAuditNote(tx, {
-          level: 'rollout',
-          featureKey: row.featureKey,
-          orgId: row.orgId,
-          target: row.rampId,
-          oldValue: { state: 'running' },
-          newValue: { state: 'done' },
-        });
-        events.push({
-          event: 'rollout.done',
-          flag: row.featureKey,
-          orgId: row.orgId,
-          actor: CRON_ACTOR,
-          at: now.toISOString(),
-          summary: `Ramp finished: ${describe(row)}`,
-          details: { rampId: row.rampId },
-        });
-      }
-      return { id: row.id, rampId: row.rampId, state: 'applied' };
-    } catch (error) {
-      // A deadlock or lock timeout says nothing about the change: the whole transaction goes and the
-      // row stays pending for the next pass (applyDueSchedules records when this first happened),
-      // for a while; after that it fails like any other error, so a change that can never land is
-      // reported instead of holding back the later changes of its flag and ramp.
-      const since = row.contendedSince ?? now;
-      if (isContentionError(error) && now.getTime() - since.getTime() < CONTENTION_RETRY_MS) throw error;
-      await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
-      const reason = message(error);
-      await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
-      if (row.rampId) {
-        await tx
-          .update(rollouts)
-          .set({ state: 'paused', pausedAt: now, updatedAt: now })
-          .where(and(eq(rollouts.id, row.rampId), eq(rollouts.state, 'running')));
-      }
+/** applyOne's work in its transaction. */
+async function claimAndApply(
+  tx: Db,
+  client: PoolClient,
+  candidate: { id: string; rampId: string | null },
+  now: Date,
+  events: FlagEvent[],
+  layers: LayerName[],
+): Promise<ScheduleResult> {
+  if (candidate.rampId) {
+    // The ramp row first, as pause/resume/abort take it (ramp, then its steps): no lock-order
+    // inversion, and the steps of one ramp are applied one at a time by overlapping passes.
+    const [ramp] = await tx.select({ state: rollouts.state }).from(rollouts).where(eq(rollouts.id, candidate.rampId)).for('update');
+    if (ramp?.state !== 'running') return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+  }
+  // Not before an earlier change of the same ramp, or of the same flag and level, that is still
+  // pending (claimed right now by an overlapping pass): that one lands first, this one next pass.
+  const earlier = alias(flagSchedules, 'earlier');
+  const sameTarget = candidate.rampId
+    ? eq(earlier.rampId, flagSchedules.rampId)
+    : and(isNull(earlier.rampId), eq(earlier.featureKey, flagSchedules.featureKey), sql`${earlier.orgId} IS NOT DISTINCT FROM ${flagSchedules.orgId}`);
+  const earlierPending = tx
+    .select({ one: sql`1` })
+    .from(earlier)
+    .where(and(eq(earlier.state, 'pending'), sameTarget, sql`(${earlier.at}, ${earlier.createdAt}, ${earlier.id}) < (${flagSchedules.at}, ${flagSchedules.createdAt}, ${flagSchedules.id})`));
+  const [row] = await tx
+    .select()
+    .from(flagSchedules)
+    .where(and(eq(flagSchedules.id, candidate.id), eq(flagSchedules.state, 'pending'), lte(flagSchedules.at, now), notExists(earlierPending)))
+    .for('update', { skipLocked: true });
+  if (!row) return { id: candidate.id, rampId: candidate.rampId, state: 'skipped' };
+
+  await client.query('SAVEPOINT apply_schedule');
+  try {
+    const layer = await applyScheduledChange(tx, row);
+    await client.query('RELEASE SAVEPOINT apply_schedule');
+    await tx.update(flagSchedules).set({ state: 'applied', appliedAt: now, error: null, contendedSince: null }).where(eq(flagSchedules.id, row.id));
+    layers.push(layer);
+    // flag.changed for what changed (old → new, from the audit rows), as for a change made through
+    // the API, then the schedule's own event.
+    events.push(...(await changeEvents(tx)));
+    events.push({
+      event: row.rampId ? 'rollout.step' : 'schedule.applied',
+      flag: row.featureKey,
+      orgId: row.orgId,
+      actor: CRON_ACTOR,
+      at: now.toISOString(),
+      summary: `${row.rampId ? 'Ramp step' : 'Scheduled change'} applied: ${describe(row)}`,
+      details: { scheduleId: row.id, rampId: row.rampId, change: row.change },
+    });
+    if (row.rampId && (await finishRampIfComplete(tx, row.rampId))) {
       await writeAuditNote(tx, {
-        level: row.rampId ? 'rollout' : 'schedule',
+        level: 'rollout',
         featureKey: row.featureKey,
         orgId: row.orgId,
-        target: row.rampId ?? row.id,
-        oldValue: { state: 'pending' },
-        newValue: { state: 'failed', error: reason, scheduleId: row.id, ...(row.rampId ? { ramp: 'paused' } : {}) },
+        target: row.rampId,
+        oldValue: { state: 'running' },
+        newValue: { state: 'done' },
       });
       events.push({
-        event: row.rampId ? 'rollout.failed' : 'schedule.failed',
+        event: 'rollout.done',
         flag: row.featureKey,
         orgId: row.orgId,
         actor: CRON_ACTOR,
         at: now.toISOString(),
-        summary: `${row.rampId ? 'Ramp step failed (ramp paused)' : 'Scheduled change failed'}: ${describe(row)}: ${reason}`,
-        details: { scheduleId: row.id, rampId: row.rampId, change: row.change, error: reason },
+        summary: `Ramp finished: ${describe(row)}`,
+        details: { rampId: row.rampId },
       });
-      return { id: row.id, rampId: row.rampId, state: 'failed' as const, error: reason };
     }
-  });
+    return { id: row.id, rampId: row.rampId, state: 'applied' };
+  } catch (error) {
+    // A deadlock or lock timeout says nothing about the change: the whole transaction goes and the
+    // row stays pending for the next pass (applyDueSchedules records when this first happened),
+    // for a while; after that it fails like any other error, so a change that can never land is
+    // reported instead of holding back the later changes of its flag and ramp.
+    const since = row.contendedSince ?? now;
+    if (isContentionError(error) && now.getTime() - since.getTime() < CONTENTION_RETRY_MS) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT apply_schedule');
+    const reason = message(error);
+    await tx.update(flagSchedules).set({ state: 'failed', error: reason }).where(eq(flagSchedules.id, row.id));
+    if (row.rampId) {
+      await tx
+        .update(rollouts)
+        .set({ state: 'paused', pausedAt: now, updatedAt: now })
+        .where(and(eq(rollouts.id, row.rampId), eq(rollouts.state, 'running')));
+    }
+    await writeAuditNote(tx, {
+      level: row.rampId ? 'rollout' : 'schedule',
+      featureKey: row.featureKey,
+      orgId: row.orgId,
+      target: row.rampId ?? row.id,
+      oldValue: { state: 'pending' },
+      newValue: { state: 'failed', error: reason, scheduleId: row.id, ...(row.rampId ? { ramp: 'paused' } : {}) },
+    });
+    events.push({
+      event: row.rampId ? 'rollout.failed' : 'schedule.failed',
+      flag: row.featureKey,
+      orgId: row.orgId,
+      actor: CRON_ACTOR,
+      at: now.toISOString(),
+      summary: `${row.rampId ? 'Ramp step failed (ramp paused)' : 'Scheduled change failed'}: ${describe(row)}: ${reason}`,
+      details: { scheduleId: row.id, rampId: row.rampId, change: row.change, error: reason },
+    });
+    return { id: row.id, rampId: row.rampId, state: 'failed' as const, error: reason };
+  }
 }
 
 /**
@@ -208,7 +230,8 @@ async function noteContention(pool: Pool, id: string, now: Date, reason: string)
  * that fails only because of other transactions (a deadlock, a lock timeout) within
  * CONTENTION_RETRY_MS of the first such failure, leaves its row pending and the pass goes on.
  * Afterwards the touched layers are published (a failed publish is left to the reconciler) and
- * notifications enqueued.
+ * the notifications, staged with their changes when there is a queue, enqueued (what the queue
+ * refuses, a later pass sends again: shared/store/outbox.ts).
  */
 export async function applyDueSchedules(pool: Pool, nowMs: number, options: ApplyOptions = {}): Promise<DueScheduleOutcome> {
   const now = new Date(nowMs);
@@ -223,25 +246,30 @@ export async function applyDueSchedules(pool: Pool, nowMs: number, options: Appl
   );
 
   const outcome: DueScheduleOutcome = { applied: 0, failed: 0, results: [], layers: [], published: [], events: [], notified: 0 };
+  // staged with their changes (with a queue to send them to), sent after the commits
+  const notifications: NotificationMessage[] = [];
   for (const candidate of due) {
-    // events and layers count only once the transaction committed
+    // events, layers and staged notifications count only once the transaction committed
     const events: FlagEvent[] = [];
     const layers: LayerName[] = [];
+    const staged: NotificationMessage[] | undefined = options.queue ? [] : undefined;
     let result: ScheduleResult;
     try {
-      result = await applyOne(pool, candidate, now, events, layers);
+      result = await applyOne(pool, candidate, now, events, layers, staged);
     } catch (error) {
       // The transaction itself failed (a deadlock, a lost connection): nothing of it committed and the
       // row is still pending for the next pass. Go on, so that what did commit is published and notified.
       result = { id: candidate.id, rampId: candidate.rampId, state: 'skipped', error: message(error) };
       events.length = 0;
       layers.length = 0;
+      staged?.splice(0);
       console.warn(JSON.stringify({ at: 'cron.schedules', schedule: candidate.id, error: result.error }));
       if (isContentionError(error)) await noteContention(pool, candidate.id, now, result.error!);
     }
     outcome.results.push(result);
     outcome.events.push(...events);
     outcome.layers.push(...layers);
+    if (staged) notifications.push(...staged);
     if (result.state === 'applied') outcome.applied += 1;
     if (result.state === 'failed') outcome.failed += 1;
   }
@@ -261,6 +289,6 @@ export async function applyDueSchedules(pool: Pool, nowMs: number, options: Appl
       }
     }
   }
-  outcome.notified = await enqueueEvents(options.queue, outcome.events);
+  outcome.notified = await enqueueMessages(options.queue, notifications);
   return outcome;
 }

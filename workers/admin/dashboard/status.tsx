@@ -16,7 +16,7 @@ interface Status {
   layers: { layer: string; dbVersion: number; kvVersion: number; publishedAt: string | null; lastError: string | null }[];
   pending: number;
   lastCronRun: { startedAt: string; finishedAt: string | null; durationMs: number | null; counts: Record<string, number>; error: string | null } | null;
-  webhooks?: { total: number; failing: number; lastFailure: { url: string; lastError?: string | null } | null };
+  webhooks?: { total: number; failing: number; lastFailure: { url: string; lastError?: string | null } | null; waiting?: { count: number; oldestAt: string | null } };
   flags: number;
   orgs: number;
 }
@@ -128,6 +128,12 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
                 {status.webhooks.total} configured ·{' '}
                 {status.webhooks.failing === 0 ? <span class="ok">no failing deliveries</span> : <span class="pending">{status.webhooks.failing} failing in 24 h</span>}
               </p>
+              {status.webhooks.waiting && status.webhooks.waiting.count > 0 && (
+                <p class="pending" id="notifications-waiting">
+                  {status.webhooks.waiting.count} notification{status.webhooks.waiting.count === 1 ? '' : 's'} not yet taken from the outbox (oldest <When at={status.webhooks.waiting.oldestAt} />); the cron sends them
+                  again.
+                </p>
+              )}
             </>
           )}
         </Panel>

@@ -1,6 +1,6 @@
-import { and, desc, eq, gt, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, min, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { webhookDeliveries, webhooks, type Db } from '../../../shared/db';
+import { notificationOutbox, webhookDeliveries, webhooks, type Db } from '../../../shared/db';
 import { NOTIFICATION_EVENTS } from '../../../shared/events';
 import { isLoopbackHost } from '../../../shared/http/loopback';
 import { assertOrgAccess, WRITER_ROLES } from '../auth';
@@ -162,6 +162,12 @@ export const WebhookStatusSchema = z
     total: z.int(),
     failing: z.int().describe('deliveries of the last 24 h not delivered after at least one failed attempt'),
     lastFailure: z.object({ webhookId: z.string(), url: z.string() }).extend(DeliverySchema.shape).nullable(),
+    waiting: z
+      .object({
+        count: z.int().describe('notifications staged with their changes that the queue consumer has not taken yet; the cron sends them again after two minutes'),
+        oldestAt: z.iso.datetime().nullable(),
+      })
+      .describe('the notification outbox (0011), the rows the caller may read'),
   })
   .meta({ id: 'WebhookStatus' });
 
@@ -169,7 +175,7 @@ export const WebhookStatusSchema = z
 export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStatusSchema>> {
   const since = new Date(Date.now() - 24 * 3_600_000);
   const failingWhere = and(ne(webhookDeliveries.state, 'delivered'), sql`${webhookDeliveries.lastError} IS NOT NULL`, gt(webhookDeliveries.updatedAt, since));
-  const [[total], [failing], [last]] = await Promise.all([
+  const [[total], [failing], [last], [waiting]] = await Promise.all([
     tx.select({ n: sql<number>`count(*)::int` }).from(webhooks),
     tx.select({ n: sql<number>`count(*)::int` }).from(webhookDeliveries).where(failingWhere),
     tx
@@ -179,6 +185,7 @@ export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStat
       .where(failingWhere)
       .orderBy(desc(webhookDeliveries.updatedAt))
       .limit(1),
+    tx.select({ n: sql<number>`count(*)::int`, oldest: min(notificationOutbox.createdAt) }).from(notificationOutbox),
   ]);
   const d = last?.delivery;
   return {
@@ -187,6 +194,7 @@ export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStat
     lastFailure: d
       ? { webhookId: d.webhookId, url: await shownUrl(last.url), state: d.state, event: d.event, attempts: d.attempts, lastStatus: d.lastStatus, lastError: d.lastError, at: d.updatedAt.toISOString() }
       : null,
+    waiting: { count: waiting?.n ?? 0, oldestAt: waiting?.oldest?.toISOString() ?? null },
   };
 }
 
