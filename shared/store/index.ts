@@ -24,6 +24,7 @@ export {
   applyScheduledChange,
   assertNoLiveRamp,
   finishRampIfComplete,
+  liveOrgRamps,
   liveRamp,
   lockRampLevel,
   pendingSchedulesTouching,

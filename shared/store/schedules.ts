@@ -139,6 +139,15 @@ export async function liveRamp(tx: Db, key: string, orgId: string | null): Promi
   return live;
 }
 
+/** The live (running or paused) ramps of an org's values, by flag key: what steers each org value now. */
+export async function liveOrgRamps(tx: Db, orgId: string): Promise<Map<string, Pick<RampRow, 'id' | 'state'>>> {
+  const rows = await tx
+    .select({ key: rollouts.featureKey, id: rollouts.id, state: rollouts.state })
+    .from(rollouts)
+    .where(and(eq(rollouts.orgId, orgId), sql`${rollouts.state} IN ('running', 'paused')`));
+  return new Map(rows.map((r) => [r.key, { id: r.id, state: r.state }]));
+}
+
 /**
  * A change by hand of what a live ramp steers (the system rollout; an org's value) is refused with
  * 409: the ramp's next step would overwrite it (a raised percentage lowered again, a stopped rollout

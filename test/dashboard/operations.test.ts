@@ -200,6 +200,23 @@ describe('ramps', () => {
     expect(after).toContain('Save rollout');
   });
 
+  it("the org page does not offer an org value its live ramp steers (the API would refuse it), and does again once the ramp ends", async () => {
+    const key = await createFlag(h, { type: 'boolean' });
+    const orgPage = async () => (await admin.get(`/orgs?orgId=${roles.orgId}`)).html;
+    const orgButton = `aria-label="On: ${key} for ${roles.orgId}"`;
+    expect(await orgPage()).toContain(orgButton);
+    const start = Date.now() + 3_600_000;
+    const ramp = (await call(h, 'POST', `/api/flags/${key}/rollouts`, { body: { orgId: roles.orgId, start: new Date(start).toISOString(), every: '1h', percentages: [10, 100] } })).body;
+    const during = await orgPage();
+    expect(during).toContain(`id="ramp-${key}"`);
+    expect(during).not.toContain(orgButton);
+    expect(during).toContain(`aria-label="On: ${key} on meta for ${roles.orgId}"`); // platforms are not the ramp's
+    expect((await call(h, 'POST', `/api/rollouts/${ramp.id}/abort`, { body: {} })).status).toBe(200);
+    const after = await orgPage();
+    expect(after).not.toContain(`id="ramp-${key}"`);
+    expect(after).toContain(orgButton);
+  });
+
   it('takes explicit steps, one per line', async () => {
     const key = await createFlag(h, { type: 'boolean' });
     const page = await admin.get(`/flags/${key}`);

@@ -4,6 +4,7 @@ import { evaluateAll, type FlagType } from '../../../shared/engine';
 import { OrgIdSchema } from '../../../shared/snapshot';
 import { compileLayers, orgsWithData, readState } from '../../../shared/snapshot/compile';
 import type { SourceState } from '../../../shared/snapshot/state';
+import { liveOrgRamps } from '../../../shared/store';
 import { inTransaction } from '../db';
 import { callApi, problemOf, type ApiAnswer } from './dispatch';
 import { FormError, formStateOf, instant, optionalNumber, readForm, reasonOf, typedValue, valueText, type Fields, type FormState } from './forms';
@@ -29,9 +30,11 @@ interface FlagCardData {
   org: { value: unknown; percentage: number | null } | undefined;
   platforms: { platform: string; effective: { value: unknown; source: string }; own: unknown; allOrgs: unknown }[];
   users: { userId: string; value: unknown; expiresAt: string | null }[];
+  /** A live ramp of the org's value: it steers the value, so the API refuses hand edits of it (409). */
+  ramp: { state: string } | undefined;
 }
 
-function cardsOf(state: SourceState, orgId: string): FlagCardData[] {
+function cardsOf(state: SourceState, orgId: string, ramps: ReadonlyMap<string, { state: string }>): FlagCardData[] {
   const layers = compileLayers(state);
   const pair = { global: layers.global, org: layers.orgs[orgId] ?? null };
   const now = Date.now();
@@ -60,6 +63,7 @@ function cardsOf(state: SourceState, orgId: string): FlagCardData[] {
           .filter((u) => u.key === f.key && u.orgId === orgId)
           .map((u) => ({ userId: u.userId, value: u.value, expiresAt: u.expiresAt ?? null }))
           .sort((a, b) => a.userId.localeCompare(b.userId)),
+        ramp: ramps.get(f.key),
       };
     });
 }
@@ -92,6 +96,8 @@ function BoolButtons(props: { action: string; csrf: string; current: unknown; on
 function FlagCard(props: { f: FlagCardData; orgId: string; page: PageContext; state?: FormState | undefined }) {
   const { f, orgId, page, state } = props;
   const editable = page.canEditOrg(orgId);
+  // While a ramp steers the org value, its controls are not offered (the API would answer 409).
+  const valueEditable = editable && f.ramp === undefined;
   const orgAction = orgFlagPath(orgId, f.key);
   const orgForm = `org:${f.key}`;
   const userForm = `user:${f.key}`;
@@ -121,12 +127,17 @@ function FlagCard(props: { f: FlagCardData; orgId: string; page: PageContext; st
             'inherits'
           )}
         </div>
-        {editable && f.type === 'boolean' && (
+        {valueEditable && f.type === 'boolean' && (
           <BoolButtons action={orgAction} csrf={page.csrf} current={f.org?.value} canClear={f.org !== undefined} subject={`${f.key} for ${orgId}`} />
         )}
       </div>
       <Banner state={state} form={orgForm} />
-      {editable && f.type !== 'boolean' && (
+      {editable && f.ramp && (
+        <p class="muted" id={`ramp-${f.key}`}>
+          A ramp ({f.ramp.state}) steers this org value: <a href={`/flags/${enc(f.key)}#ramps`}>stop, pause or abort it</a> to change it by hand.
+        </p>
+      )}
+      {valueEditable && f.type !== 'boolean' && (
         <form method="post" action={orgAction} class="row">
           <CsrfField token={page.csrf} />
           <Field id={`${orgForm}-value`} label="Org value" error={errorOf(state, orgForm, 'value')}>
@@ -138,7 +149,7 @@ function FlagCard(props: { f: FlagCardData; orgId: string; page: PageContext; st
           <button type="submit">Set</button>
         </form>
       )}
-      {editable && f.type !== 'boolean' && f.org && (
+      {valueEditable && f.type !== 'boolean' && f.org && (
         <form method="post" action={orgAction}>
           <CsrfField token={page.csrf} />
           <input type="hidden" name="action" value="clear" />
@@ -273,7 +284,7 @@ export async function orgPage(c: Context<DashEnv>, state?: FormState, status = 2
   const { orgId } = chosen;
   const { known, cards } = await inTransaction(c, async (tx) => ({
     known: page.canEditSystem ? await orgsWithData(tx) : [],
-    cards: orgId ? cardsOf(await readState(tx, { orgId }), orgId) : [],
+    cards: orgId ? cardsOf(await readState(tx, { orgId }), orgId, await liveOrgRamps(tx, orgId)) : [],
   }));
   return renderPage(
     c,
