@@ -14,12 +14,13 @@ CREATE TABLE cmis.notification_outbox (
   org_id text,
   event jsonb NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
-  -- when the cron pass last sent it again (NULL: only the writer's own send so far)
+  -- when the cron pass last sent it again, and how often it has (taken by the queue or not)
   resent_at timestamptz,
   resends integer NOT NULL DEFAULT 0,
   CONSTRAINT notification_outbox_resends_nonneg CHECK (resends >= 0)
 );
 CREATE INDEX notification_outbox_created_idx ON cmis.notification_outbox (created_at);
+CREATE INDEX notification_outbox_seq_idx ON cmis.notification_outbox (seq);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON cmis.notification_outbox TO cmis_app;
 ALTER TABLE cmis.notification_outbox ENABLE ROW LEVEL SECURITY;

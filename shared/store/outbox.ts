@@ -22,12 +22,21 @@ const RESEND_BATCH = 100;
 
 /**
  * Stages the notifications of `events` in the transaction `tx` (call it after the change's writes)
- * and answers the messages to send once it commits. Each message's id is its row's id.
+ * and answers the messages to send once it commits. Each message's id is its row's id. Staging never
+ * costs the change: it runs under a savepoint, and if Postgres refuses the rows they are only logged
+ * and the messages still go out after the commit, unstaged (as before the outbox: at most once).
  */
 export async function stageNotifications(tx: Db, events: readonly FlagEvent[]): Promise<NotificationMessage[]> {
   if (events.length === 0) return [];
   const messages = events.map((event): NotificationMessage => ({ type: 'notification', id: crypto.randomUUID(), event: fitForQueue(event) }));
-  await tx.insert(notificationOutbox).values(messages.map((m) => ({ id: m.id!, orgId: m.event.orgId, event: m.event })));
+  await tx.execute(sql`SAVEPOINT stage_notifications`);
+  try {
+    await tx.insert(notificationOutbox).values(messages.map((m) => ({ id: m.id!, orgId: m.event.orgId, event: m.event })));
+    await tx.execute(sql`RELEASE SAVEPOINT stage_notifications`);
+  } catch (error) {
+    await tx.execute(sql`ROLLBACK TO SAVEPOINT stage_notifications`);
+    console.warn(JSON.stringify({ at: 'outbox', unstaged: messages.length, error: String(error) }));
+  }
   return messages;
 }
 
@@ -37,7 +46,7 @@ export async function takeStaged(tx: Db, id: string): Promise<void> {
 }
 
 export interface Resent {
-  /** Messages the queue took. */
+  /** Messages the queue took (those it refused are tried again after OUTBOX_RESEND_MS). */
   resent: number;
   /** Rows given up because they were older than OUTBOX_KEEP_MS. */
   expired: number;
@@ -46,7 +55,7 @@ export interface Resent {
 /**
  * The cron's side (system context): sends again the staged notifications the consumer has not
  * taken, oldest first, at most RESEND_BATCH per call; rows older than OUTBOX_KEEP_MS are deleted and
- * logged. Rows the queue refuses stay as they were, for the next pass.
+ * logged.
  */
 export async function resendStaged(tx: Db, queue: EventQueue, nowMs: number): Promise<Resent> {
   const expiredRows = await tx
@@ -71,13 +80,11 @@ export async function resendStaged(tx: Db, queue: EventQueue, nowMs: number): Pr
   if (rows.length === 0) return { resent: 0, expired: expiredRows.length };
   const messages = rows.map((r): NotificationMessage => ({ type: 'notification', id: r.id, event: r.event as FlagEvent }));
   const sent = await enqueueMessages(queue, messages);
-  // Marked only when the queue took them all: which of a partly refused batch went is not known, so
-  // the next pass sends them all again (the consumer will have taken those that went).
-  if (sent === messages.length) {
-    await tx
-      .update(notificationOutbox)
-      .set({ resentAt: new Date(nowMs), resends: sql`${notificationOutbox.resends} + 1` })
-      .where(inArray(notificationOutbox.id, rows.map((r) => r.id)));
-  }
+  // Every attempt is marked, taken or refused: a row goes out at most once per OUTBOX_RESEND_MS, so a
+  // refusing queue is not sent the same rows every minute, and the rows behind them get their turn.
+  await tx
+    .update(notificationOutbox)
+    .set({ resentAt: new Date(nowMs), resends: sql`${notificationOutbox.resends} + 1` })
+    .where(inArray(notificationOutbox.id, rows.map((r) => r.id)));
   return { resent: sent, expired: expiredRows.length };
 }

@@ -10,7 +10,7 @@ import { handleEventMessages, MAX_DELIVERY_ATTEMPTS, type QueueMessage } from '.
 import { runPass } from '../../workers/cron/pass';
 import { applyDueSchedules } from '../../workers/cron/schedules';
 import { pgErrorCode, withRls } from '../../shared/db';
-import { OUTBOX_GRACE_MS, OUTBOX_KEEP_MS, OUTBOX_RESEND_MS } from '../../shared/store';
+import { OUTBOX_GRACE_MS, OUTBOX_KEEP_MS, OUTBOX_RESEND_MS, stageNotifications } from '../../shared/store';
 import { call, createFlag, mintRoleTokens, type RoleTokens } from '../admin/helpers';
 import { HOUR, startCronHarness, type CronHarness } from './helpers';
 
@@ -507,22 +507,28 @@ describe('notification outbox (0011): a notification the queue refuses after the
     warn.mockRestore();
   });
 
-  it('a row the queue keeps refusing is sent again each resend interval, and given up (logged) after a week', async () => {
+  it('a row the consumer does not take is sent again once per resend interval, refused or not, and given up (logged) after a week', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     const key = await createFlag(h);
     await call(h, 'POST', `/api/flags/${key}/enable`, { env: { ...h.env, EVENTS: refusing() as unknown as Queue } });
     const [row] = await staged(key);
     await age(row!.id, OUTBOX_GRACE_MS + 1000);
+    const backdateResend = () =>
+      h.sql(`UPDATE cmis.notification_outbox SET resent_at = resent_at - make_interval(secs => $2::double precision / 1000) WHERE id = $1`, [row!.id, OUTBOX_RESEND_MS + 1000]);
     await pass(refusing() as EventQueue);
-    expect((await staged(key)).map((r) => r.resends)).toEqual([0]); // refused: not marked, tried again next pass
+    expect((await staged(key)).map((r) => r.resends)).toEqual([1]); // refused, and counted: not tried again at once
+    const soon = memoryQueue();
+    await pass(soon);
+    expect(notificationsOf(soon, key)).toEqual([]);
+    await backdateResend();
     const queue = memoryQueue();
     await pass(queue);
     expect(notificationsOf(queue, key)).toHaveLength(1);
-    await h.sql(`UPDATE cmis.notification_outbox SET resent_at = resent_at - make_interval(secs => $2::double precision / 1000) WHERE id = $1`, [row!.id, OUTBOX_RESEND_MS + 1000]);
+    await backdateResend();
     const later = memoryQueue();
     await pass(later);
     expect(notificationsOf(later, key)).toHaveLength(1);
-    expect((await staged(key)).map((r) => r.resends)).toEqual([2]);
+    expect((await staged(key)).map((r) => r.resends)).toEqual([3]);
 
     await age(row!.id, OUTBOX_KEEP_MS);
     warn.mockClear();
@@ -531,6 +537,42 @@ describe('notification outbox (0011): a notification the queue refuses after the
     expect(notificationsOf(last, key)).toEqual([]);
     expect(await staged(key)).toEqual([]);
     expect(warn.mock.calls.some(([line]) => String(line).includes('"gaveUp"'))).toBe(true);
+    warn.mockRestore();
+  });
+
+  it('a scheduled value of emoji cut in its summary line still applies and is staged (a split surrogate pair would be refused by jsonb)', async () => {
+    const key = await createFlag(h, { type: 'string', defaultValue: '' });
+    const at = Date.now() + 4000 * HOUR;
+    await call(h, 'POST', `/api/flags/${key}/schedules`, { body: { at: new Date(at).toISOString(), change: { value: '😀'.repeat(150) } } });
+    const queue = memoryQueue();
+    const pool = h.newPool();
+    try {
+      expect((await applyDueSchedules(pool, at, { kv: h.kv, queue })).results.map((r) => r.state)).toEqual(['applied']);
+    } finally {
+      await pool.end();
+    }
+    expect((await staged(key)).map((r) => r.event.event)).toEqual(['flag.changed', 'schedule.applied']);
+    expect(notificationsOf(queue, key).find((m) => m.event.event === 'schedule.applied')?.event.summary).toMatch(/😀…$/);
+  });
+
+  it('rows Postgres refuses to stage do not cost the change: logged, and the messages still go out unstaged', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const key = await createFlag(h);
+    const event = { event: 'flag.changed' as const, flag: key, orgId: null, actor: 'test', at: new Date().toISOString(), summary: 'split \ud83d pair' };
+    const pool = h.newPool();
+    try {
+      const messages = await withRls(pool, { orgId: null, role: 'system', actor: 'test' }, async (tx) => {
+        const staging = await stageNotifications(tx, [event]);
+        await tx.execute(`UPDATE cmis.feature_flags SET description = 'after staging' WHERE feature_key = '${key}' AND org_id IS NULL`);
+        return staging;
+      });
+      expect(messages).toEqual([{ type: 'notification', id: expect.any(String), event }]);
+    } finally {
+      await pool.end();
+    }
+    expect(await staged(key)).toEqual([]);
+    expect((await call(h, 'GET', `/api/flags/${key}`)).body.description).toBe('after staging'); // the transaction went on and committed
+    expect(warn.mock.calls.some(([line]) => String(line).includes('"unstaged":1'))).toBe(true);
     warn.mockRestore();
   });
 

@@ -4,6 +4,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type Db, type RlsContext } from '../../shared/db';
 import { enqueueMessages, type EventQueue, type FlagEvent, type NotificationMessage } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
+import { cutText } from '../../shared/text';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
 // One write path: cron applies through the same store as the admin API (shared/store).
 import { applyScheduledChange, changeEvents, finishRampIfComplete, stageNotifications, writeAuditNote, type ScheduleRow } from '../../shared/store';
@@ -56,7 +57,7 @@ function message(error: unknown): string {
   const code = pgErrorCode(error);
   const refusal = code === undefined ? undefined : [...causes(error)].find((e): e is Error => e instanceof Error && (e as { code?: unknown }).code === code);
   const text = refusal ? `${refusal.message} (SQLSTATE ${code})` : error instanceof Error ? error.message : String(error);
-  return text.slice(0, 500);
+  return cutText(text, 500);
 }
 
 /** Longest JSON of one change field in a summary line (a string value can be hundreds of KB). */
@@ -65,7 +66,7 @@ const SUMMARY_FIELD_MAX = 200;
 function describe(row: ScheduleRow): string {
   const parts = Object.entries(row.change).map(([k, v]) => {
     const json = JSON.stringify(v) ?? 'null';
-    return `${k}=${json.length > SUMMARY_FIELD_MAX ? `${json.slice(0, SUMMARY_FIELD_MAX)}…` : json}`;
+    return `${k}=${json.length > SUMMARY_FIELD_MAX ? `${cutText(json, SUMMARY_FIELD_MAX)}…` : json}`;
   });
   return `${row.featureKey}${row.orgId ? ` in org ${row.orgId}` : ''}: ${parts.join(', ')}`;
 }
@@ -211,7 +212,7 @@ async function noteContention(pool: Pool, id: string, now: Date, reason: string)
       .for('update', { skipLocked: true });
     return tx
       .update(flagSchedules)
-      .set({ contendedSince: sql`coalesce(${flagSchedules.contendedSince}, ${now})`, error: `retrying: ${reason}`.slice(0, 500) })
+      .set({ contendedSince: sql`coalesce(${flagSchedules.contendedSince}, ${now})`, error: cutText(`retrying: ${reason}`, 500) })
       .where(inArray(flagSchedules.id, unlocked));
   }).catch(() => {});
 }
