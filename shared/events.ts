@@ -15,6 +15,7 @@ export const NOTIFICATION_EVENTS = [
   'rollout.done',
   'rollout.failed',
   'stale.digest',
+  'system.alert',
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 

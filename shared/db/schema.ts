@@ -288,6 +288,17 @@ export const notificationOutbox = cmis.table('notification_outbox', {
   resends: integer('resends').notNull().default(0),
 });
 
+/** What the cron's health alerts watch (0012; workers/cron/alerts.ts). */
+export type AlertName = 'kv.behind' | 'cron.failing' | 'notifications.waiting';
+
+/** Health alerts whose condition holds: since when, and when the `system.alert` went out (0012). */
+export const alerts = cmis.table('alerts', {
+  name: text('name').$type<AlertName>().primaryKey(),
+  observedSince: timestamptz('observed_since').notNull(),
+  firedAt: timestamptz('fired_at'),
+  details: jsonb('details').notNull().default({}),
+});
+
 export const schema = {
   featureFlags,
   featureFlagOverrides,
@@ -307,4 +318,5 @@ export const schema = {
   staleDigests,
   endedSessions,
   notificationOutbox,
+  alerts,
 };

@@ -225,4 +225,17 @@ describe('status page', () => {
     // No metrics rollup has run in this database: no evaluation numbers are invented.
     expect(status.html).not.toContain('Evaluations, last 24 h');
   });
+
+  it('lists the health alerts that fired (and not one that has not reached its threshold yet)', async () => {
+    expect((await browser.get('/status')).html).not.toContain('id="alerts"');
+    await own.sql(`INSERT INTO cmis.alerts (name, observed_since, fired_at) VALUES ('kv.behind', now() - interval '20 minutes', now()), ('cron.failing', now(), NULL)`);
+    try {
+      const html = (await browser.get('/status')).html;
+      expect(html).toContain('id="alerts"');
+      expect(html).toMatch(/<span class="key">kv\.behind<\/span> since/);
+      expect(html).not.toContain('cron.failing');
+    } finally {
+      await own.sql(`DELETE FROM cmis.alerts`);
+    }
+  });
 });

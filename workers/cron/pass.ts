@@ -6,6 +6,7 @@ import type { CronEnv } from './env';
 import { rollUpMetrics } from './metrics';
 import { verifyEvaluateKeys, type KeyStore } from './evaluate-keys';
 import { reconcileLayers, verifyLayers } from './reconcile';
+import { checkAlerts } from './alerts';
 import { applyDueSchedules, CRON_ACTOR } from './schedules';
 import { scanStaleFlags, sendWeeklyDigest } from './stale';
 import { resendStaged } from '../../shared/store';
@@ -107,6 +108,10 @@ export async function runPass(deps: PassDeps, nowMs: number): Promise<PassCounts
     await withRls(deps.pool, CRON_CONTEXT, (tx) =>
       tx.delete(webhookDeliveries).where(lt(webhookDeliveries.updatedAt, new Date(started - DELIVERY_RETENTION_MS))),
     );
+  });
+  // Last, so it sees what this pass repaired and which of its steps failed.
+  await step('alerts', async () => {
+    counts.notified += (await checkAlerts(deps.pool, started, { passErrors: [...errors], queue: deps.queue })).notified;
   });
 
   const error = errors.length ? errors.join('; ').slice(0, 2000) : null;

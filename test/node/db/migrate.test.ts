@@ -43,7 +43,7 @@ describe('migrate', () => {
     const result = await migrate(fresh.pool);
     expect(result).toEqual({ applied: shipped, skipped: [] });
     expect(await tables()).toEqual([
-      'api_tokens', 'cron_runs', 'ended_sessions', 'feature_flag_overrides', 'feature_flag_values', 'feature_flags',
+      'alerts', 'api_tokens', 'cron_runs', 'ended_sessions', 'feature_flag_overrides', 'feature_flag_values', 'feature_flags',
       'flag_metrics_daily', 'flag_metrics_hourly', 'flag_schedules', 'metrics_batches', 'notification_outbox', 'rollouts',
       'schema_migrations', 'snapshot_versions', 'stale_digests', 'stale_marks', 'webhook_deliveries', 'webhooks',
     ]);

@@ -17,6 +17,7 @@ interface Status {
   pending: number;
   lastCronRun: { startedAt: string; finishedAt: string | null; durationMs: number | null; counts: Record<string, number>; error: string | null } | null;
   webhooks?: { total: number; failing: number; lastFailure: { url: string; lastError?: string | null } | null; waiting?: { count: number; oldestAt: string | null } };
+  alerts?: { name: string; since: string; firing: boolean }[];
   flags: number;
   orgs: number;
 }
@@ -59,6 +60,20 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
     page.frame('Status', 'status'),
     <>
       <h1>Status</h1>
+      {status.alerts && status.alerts.some((a) => a.firing) && (
+        <section class="panel" id="alerts" aria-label="Alerts">
+          <h2>Alerts</h2>
+          <ul>
+            {status.alerts
+              .filter((a) => a.firing)
+              .map((a) => (
+                <li class="pending">
+                  <span class="key">{a.name}</span> since <When at={a.since} /> (sent to global webhooks as <code>system.alert</code>)
+                </li>
+              ))}
+          </ul>
+        </section>
+      )}
       <div class="grid2">
         <Panel titleId="pub-title" title="Publishing">
           <p>

@@ -2,7 +2,7 @@ import { and, asc, count, desc, isNull } from 'drizzle-orm';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { z } from 'zod';
-import { apiTokens, cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
+import { alerts as alertsTable, apiTokens, cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
 import { webhookStatus, WebhookStatusSchema } from './webhooks';
 import type { LayerName } from '../../../shared/snapshot';
 import { LAYERS_PER_CHUNK } from '../../../shared/snapshot/bulk';
@@ -83,6 +83,9 @@ const StatusSchema = z
       .object({ startedAt: z.string(), finishedAt: z.string().nullable(), durationMs: z.int().nullable(), counts: z.record(z.string(), z.number()), error: z.string().nullable() })
       .nullable(),
     webhooks: WebhookStatusSchema,
+    alerts: z
+      .array(z.object({ name: z.string(), since: z.string(), firing: z.boolean(), details: z.unknown() }))
+      .describe('health alerts whose condition holds (workers/cron/alerts.ts); firing: past its threshold, `system.alert` sent'),
     flags: z.int(),
     orgs: z.int(),
   })
@@ -126,15 +129,16 @@ const status = defineRoute({
   access: ADMIN_ROLES,
   responses: { 200: { description: 'Status', schema: StatusSchema } },
   handler: async (c) => {
-    const { versions, lastRun, flags, orgs, webhooks } = await inTransaction(c, async (tx) => {
-      const [versions, [lastRun], [flags], orgs] = await Promise.all([
+    const { versions, lastRun, flags, orgs, webhooks, alerts } = await inTransaction(c, async (tx) => {
+      const [versions, [lastRun], [flags], orgs, alerts] = await Promise.all([
         tx.select().from(snapshotVersions).orderBy(asc(snapshotVersions.layer)),
         tx.select().from(cronRuns).orderBy(desc(cronRuns.startedAt)).limit(1),
         tx.select({ n: count() }).from(featureFlags).where(and(isNull(featureFlags.orgId), isNull(featureFlags.archivedAt))),
         // Orgs with any row (values or overrides) that the caller may read.
         orgsWithData(tx),
+        tx.select().from(alertsTable).orderBy(asc(alertsTable.name)),
       ]);
-      return { versions, lastRun, flags: flags?.n ?? 0, orgs: orgs.length, webhooks: await webhookStatus(tx) };
+      return { versions, lastRun, flags: flags?.n ?? 0, orgs: orgs.length, webhooks: await webhookStatus(tx), alerts };
     });
     c.header('Cache-Control', 'no-store');
     return c.json({
@@ -153,6 +157,7 @@ const status = defineRoute({
       flags,
       orgs,
       webhooks,
+      alerts: alerts.map((a) => ({ name: a.name, since: a.observedSince.toISOString(), firing: a.firedAt !== null, details: a.details })),
     });
   },
 });
