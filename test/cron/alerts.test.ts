@@ -6,6 +6,7 @@ import { pgErrorCode, withRls } from '../../shared/db';
 import type { EventMessage, EventQueue, FlagEvent } from '../../shared/events';
 import { ALERT_REMINDER_MS, checkAlerts } from '../../workers/cron/alerts';
 import { runPass } from '../../workers/cron/pass';
+import { slackMessage } from '../../workers/cron/webhooks';
 import { call, createFlag, failingKv, mintRoleTokens, type RoleTokens } from '../admin/helpers';
 import { startCronHarness, type CronHarness } from './helpers';
 
@@ -60,14 +61,19 @@ describe('health alerts', () => {
     expect(fired.alerts).toEqual([
       expect.objectContaining({ flag: null, orgId: null, actor: 'cron', details: expect.objectContaining({ alert: 'kv.behind', state: 'firing', layers: 1, sample: [`org:${t.orgId}`] }) }),
     ]);
-    expect(fired.alerts[0]!.summary).toMatch(/^Alert kv\.behind: KV is behind Postgres for 1 snapshot layer/);
+    expect(fired.alerts[0]!.summary).toMatch(/^Alert kv\.behind: KV writes keep failing: 1 snapshot layer/);
+    expect(slackMessage(fired.alerts[0]!).text).toMatch(/^:rotating_light: Alert kv\.behind/);
     expect((await check(t0 + 11 * MINUTE)).alerts).toEqual([]); // once, not every pass
     // a day on (the notifications that creating the flag staged look stuck by then too)
     const reminded = await check(t0 + 10 * MINUTE + ALERT_REMINDER_MS);
     expect(reminded.alerts.filter((a) => a.details?.alert === 'kv.behind').map((a) => a.details?.state)).toEqual(['firing']); // daily reminder
 
-    const status = (await call(h, 'GET', '/api/status', { token: t.viewer })).body;
-    expect(status.alerts).toContainEqual({ name: 'kv.behind', since: new Date(t0).toISOString(), firing: true, details: expect.objectContaining({ layers: 1 }) });
+    const status = (await call(h, 'GET', '/api/status')).body;
+    expect(status.alerts).toContainEqual({ name: 'kv.behind', since: new Date(t0).toISOString(), firing: true, details: expect.objectContaining({ layers: 1, sample: [`org:${t.orgId}`] }) });
+    // the details name an org's layer and its error: an org's viewer sees that an alert fires, not them
+    const viewed = (await call(h, 'GET', '/api/status', { token: t.viewer })).body.alerts;
+    expect(viewed).toContainEqual({ name: 'kv.behind', since: new Date(t0).toISOString(), firing: true });
+    expect(JSON.stringify(viewed)).not.toContain(t.orgId);
 
     // the reconcile step of a pass puts the layer; the alert step of that same pass resolves it
     const queue = memoryQueue();
@@ -77,11 +83,36 @@ describe('health alerts', () => {
     } finally {
       await pool.end();
     }
-    expect(alertsOf(queue).filter((a) => a.details?.alert === 'kv.behind')).toEqual([
-      expect.objectContaining({ summary: expect.stringMatching(/^Resolved kv\.behind/), details: expect.objectContaining({ alert: 'kv.behind', state: 'resolved' }) }),
-    ]);
+    const resolved = alertsOf(queue).filter((a) => a.details?.alert === 'kv.behind');
+    expect(resolved).toEqual([expect.objectContaining({ summary: expect.stringMatching(/^Resolved kv\.behind/), details: expect.objectContaining({ alert: 'kv.behind', state: 'resolved' }) })]);
+    expect(slackMessage(resolved[0]!).text).toMatch(/^:white_check_mark: Resolved/);
     expect(await tracked()).toEqual([]);
     expect((await call(h, 'GET', '/api/status')).body.alerts).toEqual([]);
+  });
+
+  it('layers behind without a failed put (a republish backlog being worked through) raise nothing', async () => {
+    await createFlag(h);
+    await h.sql(`UPDATE cmis.snapshot_versions SET db_version = db_version + 1, last_error = NULL WHERE layer = 'global'`);
+    try {
+      expect((await check(Date.now())).holding).toEqual([]);
+      // a put that failed (its error as drizzle words it: the SQL and every parameter)
+      await h.sql(`UPDATE cmis.snapshot_versions SET last_error = 'Failed query: UPDATE cmis.snapshot_versions' || chr(10) || 'params: ' || repeat('org:x,', 80) WHERE layer = 'global'`);
+      const t0 = Date.now();
+      expect((await check(t0)).holding).toEqual(['kv.behind']);
+      const [fired] = (await check(t0 + 10 * MINUTE)).alerts;
+      expect(fired!.summary).toMatch(/^Alert kv\.behind: KV writes keep failing: 1 snapshot layer\(s\) behind Postgres \(global\); .*: Failed query: UPDATE cmis\.snapshot_versions$/);
+    } finally {
+      await h.sql(`UPDATE cmis.snapshot_versions SET db_version = kv_version, last_error = NULL WHERE layer = 'global'`);
+    }
+    expect((await check(Date.now())).holding).toEqual([]);
+  });
+
+  it('overlapping passes take turns: both check, neither fails on the other\'s new row', async () => {
+    const [a, b] = await Promise.allSettled([check(Date.now(), ['x: boom']), check(Date.now(), ['x: boom'])]);
+    expect([a.status, b.status]).toEqual(['fulfilled', 'fulfilled']);
+    expect(await tracked()).toEqual([{ name: 'cron.failing', fired_at: null }]);
+    await check(Date.now());
+    expect(await tracked()).toEqual([]);
   });
 
   it('a condition that clears before its threshold says nothing', async () => {
@@ -114,6 +145,7 @@ describe('health alerts', () => {
       expect(await pass()).toEqual([
         expect.objectContaining({ details: expect.objectContaining({ alert: 'cron.failing', state: 'firing', errors: [expect.stringMatching(/^metrics: .*flag_metrics_daily/)] }) }),
       ]);
+
     } finally {
       await h.sql(`ALTER TABLE cmis.flag_metrics_daily_away RENAME TO flag_metrics_daily`);
     }

@@ -1,8 +1,9 @@
 import type { Pool } from '@neondatabase/serverless';
-import { asc, count, eq, lt, min } from 'drizzle-orm';
+import { and, asc, count, eq, isNotNull, lt, min, sql } from 'drizzle-orm';
 import { alerts, notificationOutbox, snapshotVersions, withRls, type AlertName, type Db } from '../../shared/db';
 import { enqueueMessages, type EventQueue, type FlagEvent, type NotificationMessage } from '../../shared/events';
 import { stageNotifications } from '../../shared/store';
+import { cutText } from '../../shared/text';
 import { CRON_ACTOR } from './schedules';
 
 /**
@@ -21,7 +22,9 @@ interface Check {
 }
 
 export const ALERT_CHECKS: readonly Check[] = [
-  // the reconcile step republishes pending layers every pass: 10 minutes behind means KV writes keep failing
+  // layers behind whose last put failed: the reconcile step retries them every pass, so 10 minutes of
+  // it means KV writes keep failing (a backlog that is being worked through, as after POST /api/publish
+  // at many orgs, has no error and says nothing)
   { name: 'kv.behind', afterMs: 10 * 60_000 },
   // a step of the cron pass failed in every pass for 5 minutes
   { name: 'cron.failing', afterMs: 5 * 60_000 },
@@ -41,7 +44,7 @@ async function observe(tx: Db, nowMs: number, passErrors: readonly string[]): Pr
   const behind = await tx
     .select({ layer: snapshotVersions.layer, lastError: snapshotVersions.lastError })
     .from(snapshotVersions)
-    .where(lt(snapshotVersions.kvVersion, snapshotVersions.dbVersion))
+    .where(and(lt(snapshotVersions.kvVersion, snapshotVersions.dbVersion), isNotNull(snapshotVersions.lastError)))
     .orderBy(asc(snapshotVersions.layer));
   const [waiting] = await tx
     .select({ n: count(), oldest: min(notificationOutbox.createdAt) })
@@ -49,15 +52,21 @@ async function observe(tx: Db, nowMs: number, passErrors: readonly string[]): Pr
     .where(lt(notificationOutbox.createdAt, new Date(nowMs - OUTBOX_STUCK_MS)));
   return {
     'kv.behind': behind.length === 0 ? null : { layers: behind.length, sample: behind.slice(0, 5).map((b) => b.layer), lastError: behind.find((b) => b.lastError)?.lastError ?? null },
-    'cron.failing': passErrors.length === 0 ? null : { errors: passErrors.slice(0, 5) },
+    'cron.failing': passErrors.length === 0 ? null : { errors: passErrors.slice(0, 5).map(shortError) },
     'notifications.waiting': waiting && waiting.n > 0 ? { count: waiting.n, oldestAt: waiting.oldest?.toISOString() ?? null } : null,
   };
+}
+
+/** A step's error for an alert line: without the SQL parameters drizzle adds, at most ERROR_MAX characters. */
+const ERROR_MAX = 300;
+function shortError(error: string): string {
+  return cutText(error.replace(/\nparams: [\s\S]*$/, ''), ERROR_MAX);
 }
 
 function describe(name: AlertName, details: Record<string, unknown>): string {
   switch (name) {
     case 'kv.behind':
-      return `KV is behind Postgres for ${String(details.layers)} snapshot layer(s) (${(details.sample as string[]).join(', ')}); evaluations serve older values until they are put${details.lastError ? `: ${String(details.lastError)}` : ''}`;
+      return `KV writes keep failing: ${String(details.layers)} snapshot layer(s) behind Postgres (${(details.sample as string[]).join(', ')}); evaluations serve older values until they are put${details.lastError ? `: ${shortError(String(details.lastError))}` : ''}`;
     case 'cron.failing':
       return `The cron pass keeps failing: ${(details.errors as string[]).join('; ')}`;
     case 'notifications.waiting':
@@ -85,6 +94,8 @@ export interface AlertOutcome {
 export async function checkAlerts(pool: Pool, nowMs: number, options: { passErrors: readonly string[]; queue?: EventQueue | undefined }): Promise<AlertOutcome> {
   const now = new Date(nowMs);
   const { holding, messages } = await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR }, async (tx) => {
+    // Overlapping passes take turns (FOR UPDATE below locks nothing while no alert row exists yet).
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('cmis.alerts'))`);
     const observed = await observe(tx, nowMs, options.passErrors);
     const tracked = new Map((await tx.select().from(alerts).for('update')).map((a) => [a.name, a]));
     const events: FlagEvent[] = [];
@@ -107,6 +118,8 @@ export async function checkAlerts(pool: Pool, nowMs: number, options: { passErro
       if (row) await tx.update(alerts).set({ details, firedAt }).where(eq(alerts.name, check.name));
       else await tx.insert(alerts).values({ name: check.name, observedSince: since, firedAt, details });
     }
+    // Also a log line each: log-based alerting still hears an alert when the queue is what is down.
+    for (const event of events) console.error(JSON.stringify({ at: 'alert', alert: event.details?.alert, state: event.details?.state, summary: event.summary }));
     return { holding, messages: options.queue ? await stageNotifications(tx, events) : ([] as NotificationMessage[]) };
   });
   return { holding, notified: await enqueueMessages(options.queue, messages) };

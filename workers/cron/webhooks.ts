@@ -25,9 +25,14 @@ export async function signBody(secret: string, body: string): Promise<string> {
 /** Slack mrkdwn needs &, < and > escaped. */
 const slackEscape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** Failures and alerts stand out in a channel of routine changes. */
+function slackPrefix(event: FlagEvent): string {
+  if (event.event === 'system.alert') return event.details?.state === 'resolved' ? ':white_check_mark: ' : ':rotating_light: ';
+  return event.event.endsWith('.failed') ? ':warning: ' : '';
+}
+
 export function slackMessage(event: FlagEvent): { text: string; blocks: unknown[] } {
-  const failed = event.event.endsWith('.failed');
-  const text = `${failed ? ':warning: ' : ''}${event.summary}`;
+  const text = `${slackPrefix(event)}${event.summary}`;
   return {
     text,
     blocks: [

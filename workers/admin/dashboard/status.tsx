@@ -68,7 +68,7 @@ export async function statusPage(c: Context<DashEnv>): Promise<Response> {
               .filter((a) => a.firing)
               .map((a) => (
                 <li class="pending">
-                  <span class="key">{a.name}</span> since <When at={a.since} /> (sent to global webhooks as <code>system.alert</code>)
+                  <span class="key">{a.name}</span> since <When at={a.since} /> (announced as <code>system.alert</code> to global webhooks and in the cron's log)
                 </li>
               ))}
           </ul>

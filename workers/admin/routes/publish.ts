@@ -84,8 +84,8 @@ const StatusSchema = z
       .nullable(),
     webhooks: WebhookStatusSchema,
     alerts: z
-      .array(z.object({ name: z.string(), since: z.string(), firing: z.boolean(), details: z.unknown() }))
-      .describe('health alerts whose condition holds (workers/cron/alerts.ts); firing: past its threshold, `system.alert` sent'),
+      .array(z.object({ name: z.string(), since: z.string(), firing: z.boolean(), details: z.unknown().optional() }))
+      .describe('health alerts whose condition holds (workers/cron/alerts.ts); firing: past its threshold and announced; `details` (layer names, errors) for system admins only'),
     flags: z.int(),
     orgs: z.int(),
   })
@@ -141,6 +141,7 @@ const status = defineRoute({
       return { versions, lastRun, flags: flags?.n ?? 0, orgs: orgs.length, webhooks: await webhookStatus(tx), alerts };
     });
     c.header('Cache-Control', 'no-store');
+    const systemView = c.get('caller').role === 'system_admin';
     return c.json({
       db: 'up',
       layers: versions.map((v) => ({
@@ -157,7 +158,8 @@ const status = defineRoute({
       flags,
       orgs,
       webhooks,
-      alerts: alerts.map((a) => ({ name: a.name, since: a.observedSince.toISOString(), firing: a.firedAt !== null, details: a.details })),
+      // Details name other orgs' layers and errors: system admins only.
+      alerts: alerts.map((a) => ({ name: a.name, since: a.observedSince.toISOString(), firing: a.firedAt !== null, ...(systemView ? { details: a.details } : {}) })),
     });
   },
 });
