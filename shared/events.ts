@@ -19,6 +19,9 @@ export const NOTIFICATION_EVENTS = [
 ] as const;
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
+/** Events about no org (the weekly stale digest, health alerts): only global webhooks receive them. */
+export const GLOBAL_ONLY_EVENTS: readonly NotificationEvent[] = ['stale.digest', 'system.alert'];
+
 /** What happened, in the shape webhooks receive (generic) or render (Slack). */
 export interface FlagEvent {
   event: NotificationEvent;

@@ -155,6 +155,17 @@ describe('webhook routes', () => {
     }
   });
 
+  it('refuses an org webhook for events that concern no org (the stale digest, system alerts), naming body.events', async () => {
+    for (const events of [['system.alert'], ['flag.changed', 'stale.digest']]) {
+      const refused = await call(h, 'POST', '/api/webhooks', { token: t.orgAdmin, body: { url: `${receiverUrl}/org-alerts`, kind: 'generic', events } });
+      expect(refused.status).toBe(422);
+      expect(refused.body.errors).toEqual([{ path: 'body.events', message: expect.stringMatching(/only a global webhook/) }]);
+    }
+    const global = await call(h, 'POST', '/api/webhooks', { body: { url: `${receiverUrl}/ops-alerts`, kind: 'slack', events: ['system.alert'] } });
+    expect(global.status).toBe(201);
+    expect((await call(h, 'DELETE', `/api/webhooks/${global.body.id}`)).status).toBe(204);
+  });
+
   it('refuses loopback targets unless WEBHOOKS_ALLOW_LOOPBACK=1 (local stack and tests): no reaching the host\'s own endpoints', async () => {
     const production: Env = { ...h.env, WEBHOOKS_ALLOW_LOOPBACK: undefined };
     for (const url of ['http://127.0.0.1:8789/__scheduled?time=2100-01-01T00:00:00Z', 'http://localhost:8787/api/publish', 'https://127.0.0.1:5432/', 'http://[::1]:9/x']) {

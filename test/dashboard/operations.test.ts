@@ -276,6 +276,16 @@ describe('tokens', () => {
 });
 
 describe('webhooks', () => {
+  it("offers an org admin only the events its org's webhooks can receive (no stale digest, no system alerts)", async () => {
+    expect((await admin.get('/webhooks')).html).toContain('value="system.alert"');
+    const orgAdmin = new Browser(h);
+    await orgAdmin.signIn(roles.orgAdmin);
+    const page = (await orgAdmin.get('/webhooks')).html;
+    expect(page).toContain('value="flag.changed"');
+    expect(page).not.toContain('value="system.alert"');
+    expect(page).not.toContain('value="stale.digest"');
+  });
+
   it('shows a generic secret once, lists the webhook and removes it', async () => {
     const page = await admin.get('/webhooks');
     expect(page.status).toBe(200);

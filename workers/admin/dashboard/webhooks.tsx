@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { NOTIFICATION_EVENTS } from '../../../shared/events';
+import { GLOBAL_ONLY_EVENTS, NOTIFICATION_EVENTS } from '../../../shared/events';
 import { callApi, problemOf } from './dispatch';
 import { formStateOf, readForm, reasonOf, type Fields, type FormState } from './forms';
 import { Banner, ConfirmButton, CsrfField, errorOf, Field, Panel, ReasonField, renderError, renderPage, setFlash, valueOf, When } from './layout';
@@ -116,7 +116,7 @@ export async function webhooksPage(c: Context<DashEnv>, state?: FormState, statu
           <fieldset class={`plain field${e('events') ? ' invalid' : ''}`}>
             <legend>Events (none ticked: every event)</legend>
             <div class="row">
-              {NOTIFICATION_EVENTS.map((ev) => (
+              {NOTIFICATION_EVENTS.filter((ev) => page.canEditSystem || !GLOBAL_ONLY_EVENTS.includes(ev)).map((ev) => (
                 <label class="check">
                   <input type="checkbox" name="events" value={ev} checked={chosen.has(ev)} /> {ev}
                 </label>

@@ -1,7 +1,7 @@
 import { and, desc, eq, gt, min, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { notificationOutbox, webhookDeliveries, webhooks, type Db } from '../../../shared/db';
-import { NOTIFICATION_EVENTS } from '../../../shared/events';
+import { GLOBAL_ONLY_EVENTS, NOTIFICATION_EVENTS } from '../../../shared/events';
 import { isLoopbackHost } from '../../../shared/http/loopback';
 import { assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
@@ -220,6 +220,13 @@ const createWebhook = defineRoute({
     // An org admin's webhooks belong to its org; a system admin's are global unless it names an org.
     const orgId = body.orgId ?? (caller.role === 'system_admin' ? null : caller.orgId);
     assertOrgAccess(caller, orgId);
+    const globalOnly = orgId === null ? [] : (body.events ?? []).filter((e) => GLOBAL_ONLY_EVENTS.includes(e));
+    if (globalOnly.length > 0) {
+      throw new ApiError(422, {
+        detail: 'The request body does not match the schema.',
+        errors: [{ path: 'body.events', message: `${globalOnly.join(', ')} concern no organization: only a global webhook (no orgId) receives them` }],
+      });
+    }
     const secret = body.kind === 'generic' ? newSecret() : null;
     const row = await inTransaction(
       c,
