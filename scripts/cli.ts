@@ -18,7 +18,7 @@ Usage: cmis-flags <command> [options]   (FLAGS_API_URL, default http://127.0.0.1
   ramp list <key> | ramp pause|resume|abort <id> [--keep]
                                               (--keep: abort where it is, the rollout stays)
   schedule <key> --at ISO [--value V] [--killed true|false] [--percentage N] [--org X]
-  status                                      DB vs KV versions, last cron run, webhooks
+  status                                      DB vs KV versions, last cron run, webhooks, alerts
   token create --name N --role R [--org X] | token list | token revoke <id>
   audit [--flag K] [--org X] [--limit N]
 
@@ -277,9 +277,11 @@ const commands: Record<string, Command> = {
     if (s.webhooks) {
       lines.push(
         `webhooks: ${s.webhooks.total}, failing deliveries (24 h): ${s.webhooks.failing}` +
-          (s.webhooks.lastFailure ? `; last: ${s.webhooks.lastFailure.url} ${s.webhooks.lastFailure.lastError}` : ''),
+          (s.webhooks.lastFailure ? `; last: ${s.webhooks.lastFailure.url} ${s.webhooks.lastFailure.lastError}` : '') +
+          (s.webhooks.waiting?.count ? `; ${s.webhooks.waiting.count} notification(s) waiting since ${s.webhooks.waiting.oldestAt}` : ''),
       );
     }
+    for (const alert of s.alerts ?? []) lines.push(`alert ${alert.name} ${alert.firing ? 'FIRING' : 'holding, not yet firing'} since ${alert.since}`);
     return { data: s, text: lines.join('\n') };
   },
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Stack } from '../../scripts/stack';
 import { DEFAULT_FLAGS } from '../../shared/config';
+import { createPool } from '../../shared/db/client';
 import { ROOT, startTestStack } from '../e2e/stack';
 
 let stack: Stack;
@@ -77,6 +78,27 @@ describe('cmis-flags CLI', () => {
     expect(JSON.parse(audit.stdout).items[0]).toMatchObject({ flag: 'campaign.ai_copy.enabled', orgId: 'org-cli', level: 'org' });
     const table = await cli(['list']);
     expect(table.stdout.split('\n')[0]).toMatch(/^KEY\s+TYPE\s+DEFAULTVALUE/);
+  });
+
+  it('status names the health alerts that hold, firing or not yet', async () => {
+    // one short-lived connection at a time: embedded PGlite serves one client
+    const sql = async (text: string) => {
+      const pool = createPool({ databaseUrl: stack.databaseUrl, wsProxy: stack.wsProxy, max: 1 });
+      try {
+        await pool.query(text);
+      } finally {
+        await pool.end();
+      }
+    };
+    await sql(`INSERT INTO cmis.alerts (name, observed_since, fired_at) VALUES ('kv.behind', now() - interval '1 hour', now()), ('cron.failing', now(), NULL)`);
+    try {
+      const status = await cli(['status']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toMatch(/^alert cron\.failing holding, not yet firing since /m);
+      expect(status.stdout).toMatch(/^alert kv\.behind FIRING since /m);
+    } finally {
+      await sql(`DELETE FROM cmis.alerts`);
+    }
   });
 
   it('a bad flag key exits 1 with the API\'s problem detail; bad usage exits 2', async () => {
