@@ -1,7 +1,7 @@
 -- 0012 · health alerts: conditions the cron pass tracks until they clear.
 --
--- At the end of every pass the cron observes a few conditions (KV behind Postgres, the pass itself
--- failing, notifications stuck in the outbox). A row exists while its condition holds: when it was
+-- At the end of every pass the cron observes a few conditions (KV writes failing: layers behind
+-- Postgres whose last put failed; the pass itself failing; notifications stuck in the outbox). A row exists while its condition holds: when it was
 -- first seen, and when the `system.alert` notification went out (NULL: not yet, the condition is
 -- younger than its threshold). The row is deleted when the condition clears, and a `resolved`
 -- notification sent if it had fired. workers/cron/alerts.ts.

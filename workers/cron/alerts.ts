@@ -51,7 +51,7 @@ async function observe(tx: Db, nowMs: number, passErrors: readonly string[]): Pr
     .from(notificationOutbox)
     .where(lt(notificationOutbox.createdAt, new Date(nowMs - OUTBOX_STUCK_MS)));
   return {
-    'kv.behind': behind.length === 0 ? null : { layers: behind.length, sample: behind.slice(0, 5).map((b) => b.layer), lastError: behind.find((b) => b.lastError)?.lastError ?? null },
+    'kv.behind': behind.length === 0 ? null : { layers: behind.length, sample: behind.slice(0, 5).map((b) => b.layer), lastError: behind[0]!.lastError },
     'cron.failing': passErrors.length === 0 ? null : { errors: passErrors.slice(0, 5).map(shortError) },
     'notifications.waiting': waiting && waiting.n > 0 ? { count: waiting.n, oldestAt: waiting.oldest?.toISOString() ?? null } : null,
   };
