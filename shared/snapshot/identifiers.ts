@@ -46,7 +46,8 @@ export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 /** An ISO 8601 instant with Z or an offset within MIN_INSTANT_MS..MAX_INSTANT_MS; `message`: the one for a malformed text. */
 export function instantSchema(message?: string) {
   return z.iso
-    .datetime(message === undefined ? { offset: true } : { offset: true, message })
+    // abort: text that is no instant at all gets one error, not also "must be between …"
+    .datetime(message === undefined ? { offset: true, abort: true } : { offset: true, abort: true, message })
     .refine((s) => {
       const ms = Date.parse(s);
       return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS;

@@ -100,6 +100,36 @@ describe('audit: listing and revert', () => {
     expect(future.body.items).toEqual([]);
   });
 
+  it('exports the filtered trail oldest first as CSV (quoted, formula-safe) or NDJSON, as an attachment', async () => {
+    const key = await createFlag(h, { type: 'string', defaultValue: '' });
+    await call(h, 'PATCH', `/api/flags/${key}`, { body: { description: 'a "quoted", multi\nline one' }, headers: { 'X-Change-Reason': '=HYPERLINK("http://evil")' } });
+    const csv = await call(h, 'GET', `/api/audit/export?flag=${key}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('Content-Type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('Content-Disposition')).toMatch(/^attachment; filename="cmis-audit-[0-9T-]+Z\.csv"$/);
+    expect(csv.headers.get('X-Audit-Entries')).toBe('2');
+    const text = csv.body as string;
+    const [header, created, patched, end] = text.split('\r\n');
+    expect(header).toBe('id,at,actor,level,flag,orgId,target,oldValue,newValue,reason,requestId');
+    expect(created).toMatch(new RegExp(`^\\d+,[^,]+,token:bootstrap,system,${key.replace(/\./g, '\\.')},,,,"\\{`));
+    // the reason would run as a formula in a spreadsheet: kept as text; quotes doubled inside a quoted cell
+    expect(patched).toContain(`,"'=HYPERLINK(""http://evil"")",`);
+    expect(patched).toContain('multi\\nline'); // JSON values stay JSON: the newline is escaped there
+    expect(end).toBe('');
+    const [firstId, secondId] = [created, patched].map((line) => Number(line!.split(',')[0]));
+    expect(firstId).toBeLessThan(secondId!); // oldest first
+
+    const ndjson = await call(h, 'GET', `/api/audit/export?flag=${key}&format=ndjson`);
+    expect(ndjson.headers.get('Content-Type')).toBe('application/x-ndjson; charset=utf-8');
+    const entries = String(ndjson.body).trim().split('\n').map((line) => JSON.parse(line));
+    const listed = (await call(h, 'GET', `/api/audit?flag=${key}`)).body.items;
+    expect(entries).toEqual([...listed].reverse()); // the same entries the list shows
+
+    const bad = await call(h, 'GET', `/api/audit/export?format=xlsx&since=yesterday`);
+    expect(bad.status).toBe(422);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['query.format', 'query.since']); // one error per field
+  });
+
   it('reverts a system change as a new audited change', async () => {
     const key = await createFlag(h);
     await call(h, 'PATCH', `/api/flags/${key}`, { body: { defaultValue: true, description: 'on' } });

@@ -17,6 +17,18 @@ describe('audit: errors and security', () => {
     expect(orgs).not.toContain(t.otherOrgId);
   });
 
+  it("the export holds what the caller may read: an org's viewer gets its org and the system history, never another org", async () => {
+    const key = await createFlag(h);
+    await call(h, 'PUT', `/api/orgs/${t.otherOrgId}/flags/${key}`, { body: { value: true } });
+    await call(h, 'PUT', `/api/orgs/${t.orgId}/flags/${key}`, { body: { value: true } });
+    expect((await call(h, 'GET', `/api/audit/export?orgId=${t.otherOrgId}`, { token: t.viewer })).status).toBe(403);
+    const mine = await call(h, 'GET', `/api/audit/export?flag=${key}&format=ndjson`, { token: t.viewer });
+    expect(mine.status).toBe(200);
+    const orgs = String(mine.body).trim().split('\n').map((line) => (JSON.parse(line) as { orgId: string | null }).orgId);
+    expect(orgs.sort()).toEqual([null, t.orgId].sort());
+    expect((await call(h, 'GET', `/api/audit/export?flag=${key}`, { token: null })).status).toBe(401);
+  });
+
   it('revert: unknown entry 404, invisible entry 404, system entry by org admin 403, viewer 403', async () => {
     const key = await createFlag(h);
     expect((await call(h, 'POST', '/api/audit/999999999999/revert')).status).toBe(404);

@@ -203,6 +203,23 @@ describe('audit and status pages', () => {
     expect(textOfId(bad.html, 'filter-orgId-error')).toBe('invalid orgId');
   });
 
+  it('downloads the filtered audit trail as CSV; a refused filter shows on the audit page', async () => {
+    const key = await createFlag(h, { type: 'boolean' });
+    await call(h, 'POST', `/api/flags/${key}/enable`);
+    const page = await admin.get(`/audit?flag=${key}`);
+    expect(page.html).toContain(`href="/audit/export?flag=${key}" download`);
+    const file = await admin.get(`/audit/export?flag=${key}`);
+    expect(file.status).toBe(200);
+    expect(file.headers.get('Content-Type')).toBe('text/csv; charset=utf-8');
+    expect(file.headers.get('Content-Disposition')).toMatch(/^attachment; filename="cmis-audit-.*\.csv"$/);
+    const lines = file.html.trim().split('\r\n');
+    expect(lines[0]).toBe('id,at,actor,level,flag,orgId,target,oldValue,newValue,reason,requestId');
+    expect(lines.slice(1).map((line) => line.split(',')[4])).toEqual([key, key]);
+    const bad = await admin.get(`/audit/export?orgId=${encodeURIComponent('not an org!')}`);
+    expect(bad.status).toBe(422);
+    expect(textOfId(bad.html, 'filter-orgId-error')).toBe('invalid orgId');
+  });
+
 });
 
 describe('status page', () => {

@@ -81,6 +81,7 @@ export function openapiDocument(routes: readonly RouteSpec[]): Json {
           : {
               description: response.description,
               ...(response.schema ? { content: { 'application/json': { schema: components.add(response.schema, 'output') } } } : {}),
+              ...(response.media ? { content: Object.fromEntries(response.media.map((type) => [type, { schema: { type: 'string' } }])) } : {}),
             };
     }
     for (const [status, description] of Object.entries(COMMON_ERRORS)) {

@@ -26,7 +26,8 @@ export interface RouteSpec<
   body?: B;
   /** Header names the route reads, documented in OpenAPI. */
   headers?: readonly string[];
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** `media`: the content types of a non-JSON answer (no schema), for the OpenAPI document. */
+  responses: Record<number, { description: string; schema?: z.ZodType; media?: readonly string[] }>;
   handler: (
     c: Context<AppEnv>,
     input: { params: z.output<P>; query: z.output<Q>; body: z.output<B> },

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { featureFlagValues } from '../../../shared/db';
 import { inTransaction } from '../db';
 import { auditView } from '../routes/audit';
-import { callApi, problemOf } from './dispatch';
+import { callApi, problemOf, type ApiProblem } from './dispatch';
 import { FormError, formStateOf, instant, localInput, readForm, reasonOf, type Fields, type FormState } from './forms';
 import { Banner, CsrfField, errorOf, Field, publishNote, ReasonField, renderError, renderPage, setFlash, Value, When } from './layout';
 import { pageContext, type PageContext } from './page';
@@ -137,19 +137,39 @@ export function AuditList(props: { entries: AuditEntry[]; page: PageContext; com
 
 const FILTERS = ['flag', 'orgId', 'actor', 'since', 'until'] as const;
 
-export async function auditPage(c: Context<DashEnv>): Promise<Response> {
-  const page = await pageContext(c);
+/** The filters of the page's query string: as typed (`raw`), as the API takes them, or the error of one. */
+function readFilters(c: Context<DashEnv>): { raw: Fields; query: Record<string, string | undefined>; state?: FormState } {
   const raw: Fields = {};
   for (const name of FILTERS) raw[name] = (c.req.query(name) ?? '').trim();
-  let state: FormState | undefined;
-  const query: Record<string, string | undefined> = { flag: raw.flag, orgId: raw.orgId, actor: raw.actor, cursor: c.req.query('cursor'), limit: '50' };
+  const query: Record<string, string | undefined> = { flag: raw.flag, orgId: raw.orgId, actor: raw.actor };
   try {
     query.since = instant(raw.since, 'since') ?? undefined;
     query.until = instant(raw.until, 'until') ?? undefined;
   } catch (error) {
     if (!(error instanceof FormError)) throw error;
-    state = { form: 'filter', values: raw, errors: { [error.field]: error.message } };
+    return { raw, query, state: { form: 'filter', values: raw, errors: { [error.field]: error.message } } };
   }
+  return { raw, query };
+}
+
+/** `GET /audit/export`: the filtered trail as a CSV download (`GET /api/audit/export`); a refusal shows on the audit page. */
+export async function auditExport(c: Context<DashEnv>): Promise<Response> {
+  const { query, state } = readFilters(c);
+  if (state) return auditPage(c);
+  const answer = await callApi<string>(c, 'GET', '/api/audit/export', { query: { ...query, format: 'csv' }, raw: true });
+  if (!answer.ok) return auditPage(c, problemOf(answer));
+  const headers = new Headers({ 'Content-Type': answer.headers.get('Content-Type') ?? 'text/csv; charset=utf-8', 'Cache-Control': 'no-store' });
+  const disposition = answer.headers.get('Content-Disposition');
+  if (disposition) headers.set('Content-Disposition', disposition);
+  return new Response(answer.body, { status: 200, headers });
+}
+
+export async function auditPage(c: Context<DashEnv>, refused?: ApiProblem): Promise<Response> {
+  const page = await pageContext(c);
+  const filters = readFilters(c);
+  const { raw } = filters;
+  let state = filters.state;
+  const query: Record<string, string | undefined> = { ...filters.query, cursor: c.req.query('cursor'), limit: '50' };
   let entries: AuditEntry[] = [];
   let nextCursor: string | null = null;
   let status = 200;
@@ -161,7 +181,13 @@ export async function auditPage(c: Context<DashEnv>): Promise<Response> {
       state = formStateOf('filter', raw, problemOf(answer));
     }
   } else status = 422;
-  const older = new URLSearchParams(Object.entries(raw).filter(([, v]) => v !== ''));
+  // An export the API refused (too many entries): said above the entries it would have held.
+  if (refused && !state) {
+    status = refused.status;
+    state = formStateOf('filter', raw, refused);
+  }
+  const chosen = new URLSearchParams(Object.entries(raw).filter(([, v]) => v !== ''));
+  const older = new URLSearchParams(chosen);
   if (nextCursor) older.set('cursor', nextCursor);
   const e = (field: string) => errorOf(state, 'filter', field);
   const input = (name: (typeof FILTERS)[number], label: string, type = 'text') => (
@@ -186,6 +212,9 @@ export async function auditPage(c: Context<DashEnv>): Promise<Response> {
           <button type="submit">Filter</button>
           <a class="button secondary" href="/audit">
             Clear
+          </a>
+          <a class="button secondary" href={`/audit/export${chosen.size ? `?${chosen.toString()}` : ''}`} download>
+            Download CSV
           </a>
         </form>
         <p class="muted">Actors look like token:&lt;name&gt;#&lt;start of the token id&gt;, token:bootstrap or cron.</p>

@@ -57,6 +57,8 @@ export interface ApiCall {
   body?: unknown;
   /** `If-Match`, `X-Change-Reason`. */
   headers?: Record<string, string>;
+  /** The body as text, not parsed as JSON (a file the route answers, e.g. the audit export). */
+  raw?: boolean;
 }
 
 export async function callApi<T = any>(c: Context<AppEnv>, method: string, path: string, call: ApiCall = {}): Promise<ApiAnswer<T>> {
@@ -78,6 +80,7 @@ export async function callApi<T = any>(c: Context<AppEnv>, method: string, path:
   }
   const res = await internalApp().fetch(request, c.env, ctx);
   const text = await res.text();
+  if (call.raw && res.ok) return { status: res.status, ok: res.ok, headers: res.headers, body: text as T };
   return { status: res.status, ok: res.ok, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
 }
 

@@ -3,7 +3,7 @@ import type { AppEnv } from '../env';
 import { handleError } from '../app';
 import { serveScript, serveStylesheet } from './assets';
 import { verifyCsrf, verifySignInCsrf } from './csrf';
-import { auditPage, revertConfirmPage, revertEntry } from './audit';
+import { auditExport, auditPage, revertConfirmPage, revertEntry } from './audit';
 import { archiveFlag, flagPage, restoreFlag, updateFlag, killFlag, setRollout, setPlatformOverride, setFlagOrgValue } from './flag';
 import { createFlag, flagListPage } from './flags';
 import { cleanupPage, flagMetricsPage } from './metrics';
@@ -77,6 +77,7 @@ export function dashboardApp(): Hono<AppEnv> {
   add('POST', '/orgs/:orgId/flags/:key/users/:userId/delete', form(removeUserOverride));
 
   add('GET', '/audit', page((c) => auditPage(c)));
+  add('GET', '/audit/export', page((c) => auditExport(c)));
   add('GET', '/audit/:id/revert', page((c) => revertConfirmPage(c)));
   add('POST', '/audit/:id/revert', form(revertEntry));
 

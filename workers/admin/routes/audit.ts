@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { featureFlagValues, type Db } from '../../../shared/db';
 import { layerOf } from '../../../shared/snapshot/publish';
@@ -64,6 +64,43 @@ const AuditQuery = z.object({
   limit: LimitSchema,
   cursor: CursorSchema,
 });
+
+const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+const ExportQuery = AuditQuery.omit({ limit: true, cursor: true }).extend({ format: z.enum(EXPORT_FORMATS).default('csv') });
+
+/** Entries per export: one statement reads them (one consistent snapshot), held in memory while the file is built. */
+export const EXPORT_MAX = 20_000;
+
+const CSV_COLUMNS = ['id', 'at', 'actor', 'level', 'flag', 'orgId', 'target', 'oldValue', 'newValue', 'reason', 'requestId'] as const;
+
+/**
+ * One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break. Text a spreadsheet
+ * would run as a formula (= + - @ tab CR first) gets a leading apostrophe (OWASP CSV injection).
+ */
+function csvCell(value: unknown): string {
+  let text = value === null || value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csvOf(entries: ReturnType<typeof auditView>[]): string {
+  const lines = [CSV_COLUMNS.join(',')];
+  for (const entry of entries) lines.push(CSV_COLUMNS.map((column) => csvCell(entry[column])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** The filters both the list and the export apply (row-level security adds the caller's org scope). */
+function auditFilters(query: Pick<z.output<typeof AuditQuery>, 'flag' | 'orgId' | 'actor' | 'level' | 'since' | 'until'>): (SQL | undefined)[] {
+  const t = featureFlagValues;
+  return [
+    query.flag === undefined ? undefined : eq(t.featureKey, query.flag),
+    query.orgId === undefined ? undefined : eq(t.orgId, query.orgId),
+    query.actor === undefined ? undefined : eq(t.actor, query.actor),
+    query.level === undefined ? undefined : eq(t.level, query.level),
+    query.since === undefined ? undefined : gte(t.at, new Date(query.since)),
+    query.until === undefined ? undefined : lte(t.at, new Date(query.until)),
+  ];
+}
 
 const IdParams = z.object({ id: z.string().regex(/^[1-9][0-9]{0,17}$/, 'not an audit entry id') });
 const RevertBody = z.strictObject({ reason: ReasonSchema });
@@ -162,15 +199,7 @@ const listAudit = defineRoute({
     if (query.orgId !== undefined) assertOrgAccess(caller, query.orgId);
     const before = decodeCursor(query.cursor, z.object({ id: z.number().int().positive() }));
     const t = featureFlagValues;
-    const filters: (SQL | undefined)[] = [
-      query.flag === undefined ? undefined : eq(t.featureKey, query.flag),
-      query.orgId === undefined ? undefined : eq(t.orgId, query.orgId),
-      query.actor === undefined ? undefined : eq(t.actor, query.actor),
-      query.level === undefined ? undefined : eq(t.level, query.level),
-      query.since === undefined ? undefined : gte(t.at, new Date(query.since)),
-      query.until === undefined ? undefined : lte(t.at, new Date(query.until)),
-      before === undefined ? undefined : lt(t.id, before.id),
-    ];
+    const filters = [...auditFilters(query), before === undefined ? undefined : lt(t.id, before.id)];
     // Row-level security limits org tokens to their org's entries and the system history.
     const rows = await inTransaction(c, (tx) =>
       tx
@@ -181,6 +210,48 @@ const listAudit = defineRoute({
         .limit(query.limit + 1),
     );
     return c.json(page(rows.map(auditView), query.limit, (last) => ({ id: Number(last.id) })));
+  },
+});
+
+const exportAudit = defineRoute({
+  method: 'get',
+  path: '/api/audit/export',
+  summary: `The audit trail as one file, oldest first: CSV (default) or NDJSON; at most ${EXPORT_MAX} entries`,
+  tag: 'audit',
+  access: ADMIN_ROLES,
+  query: ExportQuery,
+  responses: {
+    200: { description: 'The entries the filters select (and the caller may read), as an attachment', media: ['text/csv', 'application/x-ndjson'] },
+    422: { description: `A filter is invalid, or more than ${EXPORT_MAX} entries match (narrow since/until)` },
+  },
+  handler: async (c, { query }) => {
+    const caller = c.get('caller');
+    if (query.orgId !== undefined) assertOrgAccess(caller, query.orgId);
+    const t = featureFlagValues;
+    // One statement: the file is one consistent snapshot of the trail.
+    const rows = await inTransaction(c, (tx) =>
+      tx
+        .select()
+        .from(t)
+        .where(and(...auditFilters(query)))
+        .orderBy(asc(t.id))
+        .limit(EXPORT_MAX + 1),
+    );
+    if (rows.length > EXPORT_MAX) {
+      throw new ApiError(422, {
+        detail: `More than ${EXPORT_MAX} audit entries match; export a shorter period (since/until) at a time.`,
+        errors: [{ path: 'query.since', message: `more than ${EXPORT_MAX} entries match: narrow the period` }],
+      });
+    }
+    const entries = rows.map(auditView);
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    c.header('Cache-Control', 'no-store');
+    c.header('Content-Disposition', `attachment; filename="cmis-audit-${stamp}.${query.format}"`);
+    c.header('X-Audit-Entries', String(entries.length));
+    if (query.format === 'ndjson') {
+      return c.body(entries.map((e) => JSON.stringify(e)).join('\n') + (entries.length ? '\n' : ''), 200, { 'Content-Type': 'application/x-ndjson; charset=utf-8' });
+    }
+    return c.body(csvOf(entries), 200, { 'Content-Type': 'text/csv; charset=utf-8' });
   },
 });
 
@@ -220,4 +291,4 @@ const revertAudit = defineRoute({
   },
 });
 
-export const auditRoutes = [listAudit, revertAudit];
+export const auditRoutes = [listAudit, exportAudit, revertAudit];
