@@ -1,24 +1,16 @@
 // Health alerts: the cron pass tracks KV behind Postgres, its own failures and a stuck notification
 // outbox, and sends `system.alert` to global webhooks when one holds past its threshold, once a day
 // while it holds, and when it clears.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pgErrorCode, withRls } from '../../shared/db';
 import type { EventMessage, EventQueue, FlagEvent } from '../../shared/events';
 import { ALERT_REMINDER_MS, checkAlerts } from '../../workers/cron/alerts';
 import { runPass } from '../../workers/cron/pass';
 import { slackMessage } from '../../workers/cron/webhooks';
-import { call, createFlag, failingKv, mintRoleTokens, type RoleTokens } from '../admin/helpers';
-import { startCronHarness, type CronHarness } from './helpers';
+import { call, createFlag, failingKv } from '../admin/helpers';
+import { cronTestFile } from './helpers';
 
-let h: CronHarness;
-let t: RoleTokens;
-beforeAll(async () => {
-  h = await startCronHarness();
-  t = await mintRoleTokens(h);
-});
-afterAll(async () => {
-  await h.close();
-});
+const { h, t } = await cronTestFile();
 
 const MINUTE = 60_000;
 

@@ -2,14 +2,14 @@
 // applies or reconciles there never races with other files' admin tests on the run's database.
 import { dropTestDatabase } from '../setup/drop-database';
 import type { Pool } from '@neondatabase/serverless';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { createPool } from '../../shared/db/client';
 import { useNodeWebSocket } from '../../shared/db/node';
 import { GlobalLayerSchema, OrgLayerSchema, globalLayerKey, orgLayerKey } from '../../shared/snapshot';
 import type { GlobalLayer, OrgLayer } from '../../shared/engine';
 import { startLocalDatabase } from '../../scripts/db/local';
 import { migrate } from '../../scripts/db/migrate';
-import { startHarness, unique, type Harness } from '../admin/helpers';
+import { mintRoleTokens, startHarness, unique, type Harness, type RoleTokens } from '../admin/helpers';
 
 useNodeWebSocket();
 
@@ -84,6 +84,16 @@ export async function startCronHarness(): Promise<CronHarness> {
       await dispose();
     },
   };
+}
+
+/**
+ * The usual start of a cron test file, at its top level: `const { h, t } = await cronTestFile();`
+ * gives the file its own database and harness and one set of role tokens, closed after its tests.
+ */
+export async function cronTestFile(): Promise<{ h: CronHarness; t: RoleTokens }> {
+  const h = await startCronHarness();
+  afterAll(() => h.close());
+  return { h, t: await mintRoleTokens(h) };
 }
 
 export const HOUR = 3_600_000;
