@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adminTestFile, call, createFlag, sql, unique } from './helpers';
+import { adminTestFile, BOOTSTRAP_TOKEN, call, createFlag, sql, unique } from './helpers';
 
 const { h, t } = await adminTestFile();
 
@@ -111,6 +111,9 @@ describe('audit: listing and revert', () => {
     const text = csv.body as string;
     const [header, created, patched, end] = text.split('\r\n');
     expect(header).toBe('id,at,actor,level,flag,orgId,target,oldValue,newValue,reason,requestId');
+    // the file starts with a UTF-8 byte-order mark (Excel reads UTF-8 then; text() drops it, so read the bytes)
+    const bytes = new Uint8Array(await (await h.app.request(`/api/audit/export?flag=${key}`, { headers: { Authorization: `Bearer ${BOOTSTRAP_TOKEN}` } }, h.env)).arrayBuffer());
+    expect([...bytes.slice(0, 4)]).toEqual([0xef, 0xbb, 0xbf, 'i'.charCodeAt(0)]);
     expect(created).toMatch(new RegExp(`^\\d+,[^,]+,token:bootstrap,system,${key.replace(/\./g, '\\.')},,,,"\\{`));
     // the reason would run as a formula in a spreadsheet: kept as text; quotes doubled inside a quoted cell
     expect(patched).toContain(`,"'=HYPERLINK(""http://evil"")",`);

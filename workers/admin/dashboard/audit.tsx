@@ -156,7 +156,7 @@ function readFilters(c: Context<DashEnv>): { raw: Fields; query: Record<string, 
 export async function auditExport(c: Context<DashEnv>): Promise<Response> {
   const { query, state } = readFilters(c);
   if (state) return auditPage(c);
-  const answer = await callApi<string>(c, 'GET', '/api/audit/export', { query: { ...query, format: 'csv' }, raw: true });
+  const answer = await callApi<ReadableStream | null>(c, 'GET', '/api/audit/export', { query: { ...query, format: 'csv' }, raw: true });
   if (!answer.ok) return auditPage(c, problemOf(answer));
   const headers = new Headers({ 'Content-Type': answer.headers.get('Content-Type') ?? 'text/csv; charset=utf-8', 'Cache-Control': 'no-store' });
   const disposition = answer.headers.get('Content-Disposition');

@@ -57,7 +57,7 @@ export interface ApiCall {
   body?: unknown;
   /** `If-Match`, `X-Change-Reason`. */
   headers?: Record<string, string>;
-  /** The body as text, not parsed as JSON (a file the route answers, e.g. the audit export). */
+  /** A successful answer's body is left unread, as a stream (a file the route answers, e.g. the audit export). */
   raw?: boolean;
 }
 
@@ -79,8 +79,8 @@ export async function callApi<T = any>(c: Context<AppEnv>, method: string, path:
     ctx = undefined;
   }
   const res = await internalApp().fetch(request, c.env, ctx);
+  if (call.raw && res.ok) return { status: res.status, ok: res.ok, headers: res.headers, body: res.body as T };
   const text = await res.text();
-  if (call.raw && res.ok) return { status: res.status, ok: res.ok, headers: res.headers, body: text as T };
   return { status: res.status, ok: res.ok, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
 }
 

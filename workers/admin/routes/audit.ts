@@ -68,8 +68,12 @@ const AuditQuery = z.object({
 const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
 const ExportQuery = AuditQuery.omit({ limit: true, cursor: true }).extend({ format: z.enum(EXPORT_FORMATS).default('csv') });
 
-/** Entries per export: one statement reads them (one consistent snapshot), held in memory while the file is built. */
+/**
+ * Limits of one export. The file is built in memory (a Worker has 128 MB, and the rows, the lines
+ * and the body exist at once), so both the entries and the bytes of their values are bounded.
+ */
 export const EXPORT_MAX = 20_000;
+export const EXPORT_MAX_BYTES = 8 * 1024 * 1024;
 
 const CSV_COLUMNS = ['id', 'at', 'actor', 'level', 'flag', 'orgId', 'target', 'oldValue', 'newValue', 'reason', 'requestId'] as const;
 
@@ -83,8 +87,9 @@ function csvCell(value: unknown): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** The CSV file; it starts with a byte-order mark, without which Excel reads UTF-8 as a legacy code page. */
 function csvOf(entries: ReturnType<typeof auditView>[]): string {
-  const lines = [CSV_COLUMNS.join(',')];
+  const lines = [`\uFEFF${CSV_COLUMNS.join(',')}`];
   for (const entry of entries) lines.push(CSV_COLUMNS.map((column) => csvCell(entry[column])).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }
@@ -222,27 +227,38 @@ const exportAudit = defineRoute({
   query: ExportQuery,
   responses: {
     200: { description: 'The entries the filters select (and the caller may read), as an attachment', media: ['text/csv', 'application/x-ndjson'] },
-    422: { description: `A filter is invalid, or more than ${EXPORT_MAX} entries match (narrow since/until)` },
+    422: { description: `A filter is invalid, or more than ${EXPORT_MAX} entries (or ${EXPORT_MAX_BYTES / 1024 / 1024} MiB of values) match: narrow since/until` },
   },
   handler: async (c, { query }) => {
     const caller = c.get('caller');
     if (query.orgId !== undefined) assertOrgAccess(caller, query.orgId);
     const t = featureFlagValues;
-    // One statement: the file is one consistent snapshot of the trail.
-    const rows = await inTransaction(c, (tx) =>
-      tx
+    const rows = await inTransaction(c, async (tx) => {
+      // Measured before anything is read: how many entries, how many bytes of values, up to which id
+      // (the rows read are those counted, not ones committed in between).
+      const [size] = await tx
+        .select({
+          entries: sql<number>`count(*)::int`,
+          bytes: sql<number>`coalesce(sum(octet_length(${t.oldValue}::text) + octet_length(${t.newValue}::text) + coalesce(octet_length(${t.reason}), 0)), 0)::float8`,
+          lastId: sql<string | null>`max(${t.id})::text`,
+        })
+        .from(t)
+        .where(and(...auditFilters(query)));
+      const { entries = 0, bytes = 0, lastId = null } = size ?? {};
+      if (entries > EXPORT_MAX || bytes > EXPORT_MAX_BYTES) {
+        const what = entries > EXPORT_MAX ? `${entries} entries (at most ${EXPORT_MAX})` : `${(bytes / 1024 / 1024).toFixed(1)} MiB of values (at most ${EXPORT_MAX_BYTES / 1024 / 1024} MiB)`;
+        throw new ApiError(422, {
+          detail: `The audit entries that match come to ${what} for one export; export a shorter period (since/until) at a time.`,
+          errors: [{ path: 'query.since', message: `${what} match: narrow the period` }],
+        });
+      }
+      if (lastId === null) return [];
+      return tx
         .select()
         .from(t)
-        .where(and(...auditFilters(query)))
-        .orderBy(asc(t.id))
-        .limit(EXPORT_MAX + 1),
-    );
-    if (rows.length > EXPORT_MAX) {
-      throw new ApiError(422, {
-        detail: `More than ${EXPORT_MAX} audit entries match; export a shorter period (since/until) at a time.`,
-        errors: [{ path: 'query.since', message: `more than ${EXPORT_MAX} entries match: narrow the period` }],
-      });
-    }
+        .where(and(...auditFilters(query), lte(t.id, Number(lastId))))
+        .orderBy(asc(t.id));
+    });
     const entries = rows.map(auditView);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     c.header('Cache-Control', 'no-store');
