@@ -1,6 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { featureFlagValues } from '../../../shared/db';
+import { cutText } from '../../../shared/text';
 import { inTransaction } from '../db';
 import { auditView } from '../routes/audit';
 import { callApi, problemOf, type ApiProblem } from './dispatch';
@@ -19,6 +20,14 @@ const REVERTIBLE = new Set(['system', 'org', 'platform', 'user']);
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
+/** Longest value text in a diff: a value can be a megabyte; the whole of it is in the export and the API. */
+const DIFF_VALUE_MAX = 2_000;
+
+function shown(value: unknown): string {
+  const text = JSON.stringify(value ?? null);
+  return text.length > DIFF_VALUE_MAX ? `${cutText(text, DIFF_VALUE_MAX)}… (${text.length} characters; all of it in the CSV download)` : text;
+}
+
 /** Old → new: for objects only the fields that changed; creations and removals list what was there. */
 export function Diff(props: { old: unknown; new: unknown }) {
   const { old, new: next } = props;
@@ -29,7 +38,7 @@ export function Diff(props: { old: unknown; new: unknown }) {
       <ul class="diff">
         {changed.map((k) => (
           <li>
-            {k}: <del>{JSON.stringify(old[k] ?? null)}</del> → <ins>{JSON.stringify(next[k] ?? null)}</ins>
+            {k}: <del>{shown(old[k])}</del> → <ins>{shown(next[k])}</ins>
           </li>
         ))}
       </ul>
@@ -41,7 +50,7 @@ export function Diff(props: { old: unknown; new: unknown }) {
         <li class="muted">created</li>
         {Object.entries(next).map(([k, v]) => (
           <li>
-            {k}: <ins>{JSON.stringify(v)}</ins>
+            {k}: <ins>{shown(v)}</ins>
           </li>
         ))}
       </ul>
@@ -53,7 +62,7 @@ export function Diff(props: { old: unknown; new: unknown }) {
         <li class="muted">removed</li>
         {Object.entries(old).map(([k, v]) => (
           <li>
-            {k}: <del>{JSON.stringify(v)}</del>
+            {k}: <del>{shown(v)}</del>
           </li>
         ))}
       </ul>
@@ -61,7 +70,7 @@ export function Diff(props: { old: unknown; new: unknown }) {
   }
   return (
     <span class="diff">
-      <del>{JSON.stringify(old ?? null)}</del> → <ins>{JSON.stringify(next ?? null)}</ins>
+      <del>{shown(old)}</del> → <ins>{shown(next)}</ins>
     </span>
   );
 }

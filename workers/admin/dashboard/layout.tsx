@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Child } from 'hono/jsx';
 import type { FlagType } from '../../../shared/engine';
+import { cutText } from '../../../shared/text';
 import type { Caller } from '../auth';
 import type { AppEnv } from '../env';
 import { ASSET_VERSION } from './assets';
@@ -261,15 +262,19 @@ export function ValueInput(props: { id: string; name: string; type: FlagType; va
   }
 }
 
+/** Longest tooltip of a value. */
+const VALUE_TITLE_MAX = 1_000;
+
 export function Value(props: { value: unknown; type?: FlagType }) {
   const { value } = props;
   if (value === true) return <span class="val on">true</span>;
   if (value === false) return <span class="val off">false</span>;
   if (value === null || value === undefined) return <span class="val none">—</span>;
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value);
+  const text = JSON.stringify(value);
+  // The tooltip shows more, within reason: a value can be a megabyte, on every audit row that names it.
   return (
-    <code class="val" title={text}>
-      {text.length > 60 ? `${text.slice(0, 57)}…` : text}
+    <code class="val" title={text.length > VALUE_TITLE_MAX ? `${cutText(text, VALUE_TITLE_MAX)}…` : text}>
+      {text.length > 60 ? `${cutText(text, 57)}…` : text}
     </code>
   );
 }
