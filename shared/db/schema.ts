@@ -289,7 +289,8 @@ export const notificationOutbox = cmis.table('notification_outbox', {
 });
 
 /** What the cron's health alerts watch (0012; workers/cron/alerts.ts). */
-export type AlertName = 'kv.behind' | 'cron.failing' | 'notifications.waiting';
+export const ALERT_NAMES = ['kv.behind', 'cron.failing', 'notifications.waiting'] as const;
+export type AlertName = (typeof ALERT_NAMES)[number];
 
 /** Health alerts whose condition holds: since when, and when the `system.alert` went out (0012). */
 export const alerts = cmis.table('alerts', {

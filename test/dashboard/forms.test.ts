@@ -226,6 +226,15 @@ describe('audit and status pages', () => {
     // large values of an org of this test's own: no layer the other tests publish carries them
     const org = unique('org-big-');
     for (const letter of 'abcdef') expect((await call(h, 'PUT', `/api/orgs/${org}/flags/${key}`, { body: { value: letter.repeat(900_000) } })).status).toBe(200);
+    // entries with no old side (creations) count too: ten of them in another org of its own, 9 MB
+    const created = unique('org-created-');
+    for (const letter of 'abcdefghij') {
+      const other = await createFlag(h, { type: 'string', defaultValue: '' });
+      expect((await call(h, 'PUT', `/api/orgs/${created}/flags/${other}`, { body: { value: letter.repeat(900_000) } })).status).toBe(200);
+    }
+    const creations = await call(h, 'GET', `/api/audit/export?orgId=${created}&format=ndjson`);
+    expect(creations.status).toBe(422);
+    expect(creations.body.detail).toMatch(/come to 8\.6 MiB of values/);
     const api = await call(h, 'GET', `/api/audit/export?flag=${key}`);
     expect(api.status).toBe(422);
     expect(api.body.detail).toMatch(/MiB of values \(at most 8 MiB\)/);

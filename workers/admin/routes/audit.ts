@@ -239,7 +239,8 @@ const exportAudit = defineRoute({
       const [size] = await tx
         .select({
           entries: sql<number>`count(*)::int`,
-          bytes: sql<number>`coalesce(sum(octet_length(${t.oldValue}::text) + octet_length(${t.newValue}::text) + coalesce(octet_length(${t.reason}), 0)), 0)::float8`,
+          // each term on its own: a creation has no old side, a removal no new one (NULL would drop the row from the sum)
+          bytes: sql<number>`coalesce(sum(coalesce(octet_length(${t.oldValue}::text), 0) + coalesce(octet_length(${t.newValue}::text), 0) + coalesce(octet_length(${t.reason}), 0)), 0)::float8`,
           lastId: sql<string | null>`max(${t.id})::text`,
         })
         .from(t)

@@ -2,7 +2,7 @@ import { and, asc, count, desc, isNull } from 'drizzle-orm';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env';
 import { z } from 'zod';
-import { alerts as alertsTable, apiTokens, cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
+import { ALERT_NAMES, alerts as alertsTable, apiTokens, cronRuns, featureFlags, snapshotVersions } from '../../../shared/db';
 import { webhookStatus, WebhookStatusSchema } from './webhooks';
 import type { LayerName } from '../../../shared/snapshot';
 import { LAYERS_PER_CHUNK } from '../../../shared/snapshot/bulk';
@@ -84,7 +84,7 @@ const StatusSchema = z
       .nullable(),
     webhooks: WebhookStatusSchema,
     alerts: z
-      .array(z.object({ name: z.string(), since: z.string(), firing: z.boolean(), details: z.unknown().optional() }))
+      .array(z.object({ name: z.enum(ALERT_NAMES), since: z.string(), firing: z.boolean(), details: z.unknown().optional() }))
       .describe('health alerts whose condition holds (workers/cron/alerts.ts); firing: past its threshold and announced; `details` (layer names, errors) for system admins only'),
     flags: z.int(),
     orgs: z.int(),

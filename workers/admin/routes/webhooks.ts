@@ -203,7 +203,7 @@ export async function webhookStatus(tx: Db): Promise<z.output<typeof WebhookStat
 const createWebhook = defineRoute({
   method: 'post',
   path: '/api/webhooks',
-  summary: 'Add a Slack or generic (signed JSON) webhook for flag changes, schedule/ramp steps and failures',
+  summary: 'Add a Slack or generic (signed JSON) webhook for flag changes, schedule/ramp steps and failures, health alerts (global webhooks only)',
   tag: 'webhooks',
   access: WRITER_ROLES,
   body: CreateBody,
