@@ -2,7 +2,7 @@
 // republish chunks), so every message has a `type` and the consumer (workers/cron/queue.ts) dispatches on it.
 // Producers: the admin Worker (after a committed write; POST /api/publish), the cron pass (schedules, ramps) and the
 // consumer itself (one delivery message per webhook, so each is retried on its own).
-import { cutText } from './text';
+import { ellipsize } from './text';
 import { sha256Hex } from './tokens';
 
 export const NOTIFICATION_EVENTS = [
@@ -121,7 +121,7 @@ export function fitForQueue(event: FlagEvent): FlagEvent {
     if (jsonBytes(fitted) <= MAX_EVENT_BYTES) return fitted;
     details[name] = { omitted: 'too large for a notification', bytes };
   }
-  if (fitted.summary.length > SUMMARY_MAX) fitted.summary = `${cutText(fitted.summary, SUMMARY_MAX)}…`;
+  fitted.summary = ellipsize(fitted.summary, SUMMARY_MAX);
   return fitted;
 }
 

@@ -40,4 +40,3 @@ export {
 export type { PlannedChange, Ramp, RampRow, Schedule, ScheduleChange, ScheduleRow } from './schedules';
 export { changeEvents, eventOfAudit, writeAuditNote } from './audit';
 export { OUTBOX_GRACE_MS, OUTBOX_KEEP_MS, OUTBOX_RESEND_MS, resendStaged, stageNotifications, takeStaged } from './outbox';
-export type { Resent } from './outbox';

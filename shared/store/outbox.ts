@@ -45,7 +45,7 @@ export async function takeStaged(tx: Db, id: string): Promise<void> {
   await tx.delete(notificationOutbox).where(eq(notificationOutbox.id, id));
 }
 
-export interface Resent {
+interface Resent {
   /** Messages the queue took (those it refused are tried again after OUTBOX_RESEND_MS). */
   resent: number;
   /** Rows given up because they were older than OUTBOX_KEEP_MS. */

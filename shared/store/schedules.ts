@@ -124,6 +124,9 @@ export async function lockRampLevel(tx: Db, key: string, orgId: string | null): 
   await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtextextended(${`ramp:${key}:${orgId ?? ''}`}, 0))`);
 }
 
+/** A ramp that steers what it ramps: running or paused (done and aborted ones do not). */
+const isLive = () => sql`${rollouts.state} IN ('running', 'paused')`;
+
 /** The live (running or paused) ramp of a flag at one level (orgId null: the system rollout), if any. */
 export async function liveRamp(tx: Db, key: string, orgId: string | null): Promise<Pick<RampRow, 'id' | 'state'> | undefined> {
   const [live] = await tx
@@ -133,7 +136,7 @@ export async function liveRamp(tx: Db, key: string, orgId: string | null): Promi
       and(
         eq(rollouts.featureKey, key),
         orgId === null ? sql`${rollouts.orgId} IS NULL` : eq(rollouts.orgId, orgId),
-        sql`${rollouts.state} IN ('running', 'paused')`,
+        isLive(),
       ),
     );
   return live;
@@ -144,7 +147,7 @@ export async function liveOrgRamps(tx: Db, orgId: string): Promise<Map<string, P
   const rows = await tx
     .select({ key: rollouts.featureKey, id: rollouts.id, state: rollouts.state })
     .from(rollouts)
-    .where(and(eq(rollouts.orgId, orgId), sql`${rollouts.state} IN ('running', 'paused')`));
+    .where(and(eq(rollouts.orgId, orgId), isLive()));
   return new Map(rows.map((r) => [r.key, { id: r.id, state: r.state }]));
 }
 

@@ -4,6 +4,7 @@ import type { AppEnv } from './env';
 import type { Role } from './auth';
 import { authenticate, requireRole } from './auth';
 import { ApiError, type FieldError } from './problem';
+import { MAX_INPUT_DEPTH } from '../../shared/http/input';
 
 /**
  * One admin route: its schemas, who may call it and its handler. The same object mounts the route
@@ -41,28 +42,27 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
   return spec as unknown as RouteSpec;
 }
 
+/** The one 422 for input a route refuses: each entry names its field (`body.url`, `query.from`, …). */
+export function invalidInput(where: 'params' | 'query' | 'body', errors: FieldError[]): ApiError {
+  return new ApiError(422, { detail: `The request ${where} does not match the schema.`, errors });
+}
+
 /** The zod hook, set once: every issue becomes one `errors` entry of a 422 problem. */
 export function validationError(where: 'params' | 'query' | 'body', error: z.ZodError): ApiError {
-  const errors: FieldError[] = error.issues.map((issue) => ({
-    path: [where, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }));
-  return new ApiError(422, {
-    detail: `The request ${where} does not match the schema.`,
-    errors,
-  });
+  return invalidInput(
+    where,
+    error.issues.map((issue) => ({ path: [where, ...issue.path.map(String)].join('.'), message: issue.message })),
+  );
 }
 
 function parseWith<S extends z.ZodType>(where: 'params' | 'query' | 'body', schema: S, value: unknown): z.output<S> {
   const unstorable = unstorableInput(where, value);
-  if (unstorable.length > 0) throw new ApiError(422, { detail: `The request ${where} does not match the schema.`, errors: unstorable });
+  if (unstorable.length > 0) throw invalidInput(where, unstorable);
   const result = schema.safeParse(value);
   if (!result.success) throw validationError(where, result.error);
   return result.data;
 }
 
-/** Deepest nesting a request may carry (flag values included); deeper input would overflow the validators. */
-const MAX_INPUT_DEPTH = 64;
 /** NUL (Postgres text and jsonb cannot hold it) and unpaired surrogates (not UTF-8). */
 const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 

@@ -70,7 +70,7 @@ function describe(name: AlertName, details: Record<string, unknown>): string {
     case 'cron.failing':
       return `The cron pass keeps failing: ${(details.errors as string[]).join('; ')}`;
     case 'notifications.waiting':
-      return `${String(details.count)} notification(s) staged more than 15 minutes ago have not been taken from the outbox (is the queue or its consumer down?)`;
+      return `${String(details.count)} notification(s) staged more than ${OUTBOX_STUCK_MS / 60_000} minutes ago have not been taken from the outbox (is the queue or its consumer down?)`;
   }
 }
 
@@ -94,10 +94,10 @@ export interface AlertOutcome {
 export async function checkAlerts(pool: Pool, nowMs: number, options: { passErrors: readonly string[]; queue?: EventQueue | undefined }): Promise<AlertOutcome> {
   const now = new Date(nowMs);
   const { holding, messages } = await withRls(pool, { orgId: null, role: 'system', actor: CRON_ACTOR }, async (tx) => {
-    // Overlapping passes take turns (FOR UPDATE below locks nothing while no alert row exists yet).
+    // Overlapping passes take turns (a row lock would lock nothing while no alert row exists yet).
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('cmis.alerts'))`);
     const observed = await observe(tx, nowMs, options.passErrors);
-    const tracked = new Map((await tx.select().from(alerts).for('update')).map((a) => [a.name, a]));
+    const tracked = new Map((await tx.select().from(alerts)).map((a) => [a.name, a]));
     const events: FlagEvent[] = [];
     const holding: AlertName[] = [];
     for (const check of ALERT_CHECKS) {

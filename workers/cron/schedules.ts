@@ -4,7 +4,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { causes, flagSchedules, isContentionError, pgErrorCode, rollouts, withRls, type Db, type RlsContext } from '../../shared/db';
 import { enqueueMessages, type EventQueue, type FlagEvent, type NotificationMessage } from '../../shared/events';
 import type { LayerName } from '../../shared/snapshot';
-import { cutText } from '../../shared/text';
+import { cutText, ellipsize } from '../../shared/text';
 import { publishLayer, type LayerStore, type PublishOutcome } from '../../shared/snapshot/publish';
 // One write path: cron applies through the same store as the admin API (shared/store).
 import { applyScheduledChange, changeEvents, finishRampIfComplete, stageNotifications, writeAuditNote, type ScheduleRow } from '../../shared/store';
@@ -66,7 +66,7 @@ const SUMMARY_FIELD_MAX = 200;
 function describe(row: ScheduleRow): string {
   const parts = Object.entries(row.change).map(([k, v]) => {
     const json = JSON.stringify(v) ?? 'null';
-    return `${k}=${json.length > SUMMARY_FIELD_MAX ? `${cutText(json, SUMMARY_FIELD_MAX)}…` : json}`;
+    return `${k}=${ellipsize(json, SUMMARY_FIELD_MAX)}`;
   });
   return `${row.featureKey}${row.orgId ? ` in org ${row.orgId}` : ''}: ${parts.join(', ')}`;
 }

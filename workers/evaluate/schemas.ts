@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PLATFORMS, isPlatform } from '../../shared/config';
 import type { FieldError } from '../../shared/http/problem';
+import { MAX_INPUT_DEPTH, nestsDeeperThan } from '../../shared/http/input';
 import { FlagKeySchema, OrgIdSchema, UserIdSchema } from '../../shared/snapshot';
 import { FLAG_KEY_PATTERN, SUBJECT_ID_PATTERN } from '../../shared/snapshot/identifiers';
 
@@ -28,20 +29,6 @@ export const V1ContextSchema = z.looseObject({
   platform: PlatformNameSchema.nullish(),
 });
 
-/** Deepest nesting of a caller's default value (as the admin API's input limit). */
-const MAX_DEFAULT_DEPTH = 64;
-
-/** Whether a parsed JSON value nests deeper than `max` levels; iterative, so no input overflows the stack. */
-function nestsDeeperThan(value: unknown, max: number): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [item, depth] = stack.pop()!;
-    if (item === null || typeof item !== 'object') continue;
-    if (depth >= max) return true;
-    for (const child of Object.values(item)) stack.push([child, depth + 1]);
-  }
-  return false;
-}
 
 /** `POST /v1/evaluate`. */
 export const BulkBodySchema = z.object({
@@ -52,7 +39,7 @@ export const BulkBodySchema = z.object({
    * parsed JSON already; the check is its depth (zod's recursive z.json() overflowed the stack on a
    * 4 KB body of nested arrays: a 500).
    */
-  defaults: z.record(z.string(), z.unknown().refine((value) => !nestsDeeperThan(value, MAX_DEFAULT_DEPTH), `nested deeper than ${MAX_DEFAULT_DEPTH} levels`)).optional(),
+  defaults: z.record(z.string(), z.unknown().refine((value) => !nestsDeeperThan(value, MAX_INPUT_DEPTH), `nested deeper than ${MAX_INPUT_DEPTH} levels`)).optional(),
 });
 
 /** OFREP evaluation context: `targetingKey` is the user id (`userId` is accepted as a synonym). */

@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { featureFlagValues } from '../../../shared/db';
-import { cutText } from '../../../shared/text';
+import { ellipsize } from '../../../shared/text';
 import { inTransaction } from '../db';
 import { auditView } from '../routes/audit';
 import { callApi, problemOf, type ApiProblem } from './dispatch';
@@ -25,7 +25,7 @@ const DIFF_VALUE_MAX = 2_000;
 
 function shown(value: unknown): string {
   const text = JSON.stringify(value ?? null);
-  return text.length > DIFF_VALUE_MAX ? `${cutText(text, DIFF_VALUE_MAX)}… (${text.length} characters; all of it in the CSV download)` : text;
+  return ellipsize(text, DIFF_VALUE_MAX, `… (${text.length} characters; all of it in the CSV download)`);
 }
 
 /** Old → new: for objects only the fields that changed; creations and removals list what was there. */

@@ -2,7 +2,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { Child } from 'hono/jsx';
 import type { FlagType } from '../../../shared/engine';
-import { cutText } from '../../../shared/text';
+import { ellipsize } from '../../../shared/text';
 import type { Caller } from '../auth';
 import type { AppEnv } from '../env';
 import { ASSET_VERSION } from './assets';
@@ -273,8 +273,8 @@ export function Value(props: { value: unknown; type?: FlagType }) {
   const text = JSON.stringify(value);
   // The tooltip shows more, within reason: a value can be a megabyte, on every audit row that names it.
   return (
-    <code class="val" title={text.length > VALUE_TITLE_MAX ? `${cutText(text, VALUE_TITLE_MAX)}…` : text}>
-      {text.length > 60 ? `${cutText(text, 57)}…` : text}
+    <code class="val" title={ellipsize(text, VALUE_TITLE_MAX)}>
+      {text.length > 60 ? ellipsize(text, 57) : text}
     </code>
   );
 }

@@ -72,8 +72,8 @@ const ExportQuery = AuditQuery.omit({ limit: true, cursor: true }).extend({ form
  * Limits of one export. The file is built in memory (a Worker has 128 MB, and the rows, the lines
  * and the body exist at once), so both the entries and the bytes of their values are bounded.
  */
-export const EXPORT_MAX = 20_000;
-export const EXPORT_MAX_BYTES = 8 * 1024 * 1024;
+const EXPORT_MAX = 20_000;
+const EXPORT_MAX_BYTES = 8 * 1024 * 1024;
 
 const CSV_COLUMNS = ['id', 'at', 'actor', 'level', 'flag', 'orgId', 'target', 'oldValue', 'newValue', 'reason', 'requestId'] as const;
 

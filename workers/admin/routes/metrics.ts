@@ -3,8 +3,7 @@ import { ADMIN_ROLES, assertOrgAccess, type Caller } from '../auth';
 import { inTransaction } from '../db';
 import { requireFlag } from '../../../shared/store';
 import { flagMetrics, flagMetricsSummary, staleMarkViews } from '../metrics-store';
-import { ApiError } from '../problem';
-import { defineRoute } from '../route';
+import { defineRoute, invalidInput } from '../route';
 import { FlagKeySchema, InstantSchema, OrgIdSchema } from '../schemas';
 
 // ---- schemas --------------------------------------------------------------------------------
@@ -81,7 +80,7 @@ function rangeOf(query: { from?: string | undefined; to?: string | undefined }, 
   const errors = [];
   if (from.getTime() >= to.getTime()) errors.push({ path: 'query.from', message: 'must be before to' });
   else if (to.getTime() - from.getTime() > MAX_RANGE_MS) errors.push({ path: 'query.from', message: 'the range may span at most 366 days' });
-  if (errors.length) throw new ApiError(422, { detail: 'The request query does not match the schema.', errors });
+  if (errors.length) throw invalidInput('query', errors);
   return { from, to };
 }
 

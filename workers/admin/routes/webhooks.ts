@@ -6,7 +6,7 @@ import { isLoopbackHost } from '../../../shared/http/loopback';
 import { assertOrgAccess, WRITER_ROLES } from '../auth';
 import { inTransaction } from '../db';
 import { ApiError } from '../problem';
-import { defineRoute } from '../route';
+import { defineRoute, invalidInput } from '../route';
 import { writeAuditNote } from '../../../shared/store';
 import { CursorSchema, decodeCursor, LimitSchema, listOf, OrgIdSchema, page, ReasonSchema } from '../schemas';
 import { sha256Hex, toHex } from '../../../shared/tokens';
@@ -212,20 +212,14 @@ const createWebhook = defineRoute({
   handler: async (c, { body }) => {
     const caller = c.get('caller');
     if (c.env.WEBHOOKS_ALLOW_LOOPBACK !== '1' && isLoopbackHost(new URL(body.url).hostname)) {
-      throw new ApiError(422, {
-        detail: 'The request body does not match the schema.',
-        errors: [{ path: 'body.url', message: 'must not point at this machine (localhost, 127.0.0.0/8, [::1]) outside local development (WEBHOOKS_ALLOW_LOOPBACK=1)' }],
-      });
+      throw invalidInput('body', [{ path: 'body.url', message: 'must not point at this machine (localhost, 127.0.0.0/8, [::1]) outside local development (WEBHOOKS_ALLOW_LOOPBACK=1)' }]);
     }
     // An org admin's webhooks belong to its org; a system admin's are global unless it names an org.
     const orgId = body.orgId ?? (caller.role === 'system_admin' ? null : caller.orgId);
     assertOrgAccess(caller, orgId);
     const globalOnly = orgId === null ? [] : (body.events ?? []).filter((e) => GLOBAL_ONLY_EVENTS.includes(e));
     if (globalOnly.length > 0) {
-      throw new ApiError(422, {
-        detail: 'The request body does not match the schema.',
-        errors: [{ path: 'body.events', message: `${globalOnly.join(', ')} concern no organization: only a global webhook (no orgId) receives them` }],
-      });
+      throw invalidInput('body', [{ path: 'body.events', message: `${globalOnly.join(', ')} concern no organization: only a global webhook (no orgId) receives them` }]);
     }
     const secret = body.kind === 'generic' ? newSecret() : null;
     const row = await inTransaction(
