@@ -205,7 +205,9 @@ function heapRow(heap: HeapSample[], quick: boolean): SummaryRow {
 
 /**
  * The memory soak: the evaluate routes at saturation for `seconds` (interleaved in 2 s segments),
- * with workerd's inspector attached to the evaluate isolate to sample its heap every second. It runs
+ * with workerd's inspector attached to the evaluate isolate to sample its heap 4 times a second (under
+ * this load the young generation is collected every few seconds, and a quarter of the soak must hold
+ * samples taken right after a collection for its smallest sample to be the live heap). It runs
  * apart from the throughput and latency rounds because an attached inspector session slows the
  * isolate it watches (measured: bulk throughput 74–76% of bare with a session attached, 78–79%
  * without, in the same runs), and the bare Worker it is compared with has none.
@@ -223,7 +225,7 @@ async function memorySoak(
   const timer = setInterval(() => {
     const t = Date.now() - started;
     void isolate.usedBytes().then((bytes) => samples.push({ t, mib: bytes / 2 ** 20 }));
-  }, 1000);
+  }, 250);
   try {
     const segmentSeconds = 2;
     const rounds = Math.max(1, Math.round(seconds / (segmentSeconds * targets.length)));
@@ -354,7 +356,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       '"stack workerd" rows: the same bare Worker added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), for context. ' +
       'Added latency is judged at a fixed rate: each evaluate target and its bare counterpart are loaded again at the same open-loop rate, half of what the slower of the two answered at saturation, in 3 (quick) or 10 interleaved rounds of 3 s, judged on the median over the calm rounds of the p99 difference within a round; at saturation (closed loop) every answer also waits for the ones queued before it on the saturated core, so those latency rows are reported, not judged. ' +
       'Latency percentiles come from every 2xx response time autocannon measured (hrtime, fractional ms) over all segments of a target, bucketed at 10 µs (autocannon\'s own histogram keeps whole ms); the load generator shares the 2 cores with workerd. ' +
-      'workerd CPU per request is user+system time of the workerd process over each segment (10 ms ticks); it is less sensitive to other processes than throughput. Memory: after those rounds, a soak loads the three evaluate routes at saturation (60 s; quick 12 s) with workerd\'s inspector attached to the evaluate isolate, sampling its used JS heap every second (Runtime.getHeapUsage); the smallest sample of a quarter is its live heap (workerd does not answer a forced collection). No inspector is attached during the throughput and latency rounds: an attached session slows the isolate it watches by a few percent, and the bare Worker has none. The workerd process RSS is reported too: it holds both Workers and the KV and queue simulators and climbs under load of the bare Worker alone, so it is not the isolate\'s memory.',
+      'workerd CPU per request is user+system time of the workerd process over each segment (10 ms ticks); it is less sensitive to other processes than throughput. Memory: after those rounds, a soak loads the three evaluate routes at saturation (60 s; quick 12 s) with workerd\'s inspector attached to the evaluate isolate, sampling its used JS heap 4 times a second (Runtime.getHeapUsage); the smallest sample of a quarter is its live heap (workerd does not answer a forced collection). No inspector is attached during the throughput and latency rounds: an attached session slows the isolate it watches by a few percent, and the bare Worker has none. The workerd process RSS is reported too: it holds both Workers and the KV and queue simulators and climbs under load of the bare Worker alone, so it is not the isolate\'s memory.',
     machine: machine(),
     quick: ctx.quick,
     startedAt: new Date(started).toISOString(),
