@@ -203,6 +203,13 @@ function heapRow(heap: HeapSample[], quick: boolean): SummaryRow {
   };
 }
 
+interface Soak {
+  samples: HeapSample[];
+  targets: PerTarget[];
+  /** Seconds of load, every target together. */
+  seconds: number;
+}
+
 /**
  * The memory soak: the evaluate routes at saturation for `seconds` (interleaved in 2 s segments),
  * with workerd's inspector attached to the evaluate isolate to sample its heap 4 times a second (under
@@ -218,7 +225,7 @@ async function memorySoak(
   seconds: number,
   connections: number,
   log: (line: string) => void,
-): Promise<{ samples: HeapSample[]; segments: Map<string, Segment[]>; targets: Target[] }> {
+): Promise<Soak> {
   const isolate = await isolateHeapSampler(inspectorPort, 'evaluate');
   const samples: HeapSample[] = [];
   const started = Date.now();
@@ -230,7 +237,7 @@ async function memorySoak(
     const segmentSeconds = 2;
     const rounds = Math.max(1, Math.round(seconds / (segmentSeconds * targets.length)));
     const segments = await interleave(targets, { rounds, seconds: segmentSeconds, connections, log });
-    return { samples, segments, targets };
+    return { samples, targets: summarise(targets, segments), seconds: rounds * segmentSeconds * targets.length };
   } finally {
     clearInterval(timer);
     isolate.close();
@@ -238,11 +245,10 @@ async function memorySoak(
 }
 
 /** Errors over the memory soak (judged like the saturation rounds' errors: none). */
-function soakErrorsRow(per: PerTarget[]): SummaryRow {
-  const requests = per.reduce((a, p) => a + p.requests, 0);
-  const errors = per.reduce((a, p) => a + p.errors, 0);
-  const seconds = per.reduce((a, p) => a + p.rpsPerSegment.length * 2, 0);
-  return { metric: `memory soak (every evaluate route at saturation, ${seconds} s): errors`, value: `${errors} of ${requests}`, target: '0', pass: errors === 0 };
+function soakErrorsRow(soak: Soak): SummaryRow {
+  const requests = soak.targets.reduce((a, p) => a + p.requests, 0);
+  const errors = soak.targets.reduce((a, p) => a + p.errors, 0);
+  return { metric: `memory soak (every evaluate route at saturation, ${soak.seconds} s): errors`, value: `${errors} of ${requests}`, target: '0', pass: errors === 0 };
 }
 
 /** The whole workerd process (both Workers, KV and queue simulators): reported, not judged. */
@@ -274,7 +280,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   let dedicated: PerTarget[];
   let fixed: PerTarget[];
   let fixedRates: number[];
-  let soak: { samples: HeapSample[]; segments: Map<string, Segment[]>; targets: Target[] };
+  let soak: Soak;
   // RSS is read from /proc throughout; the isolate's heap only in the soak (see memorySoak).
   const sampler = setInterval(() => {
     if (pid !== undefined) rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
@@ -340,7 +346,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       value: percentOf(bulk, bareIgnores),
     },
     heapRow(soak.samples, ctx.quick),
-    soakErrorsRow(summarise(soak.targets, soak.segments)),
+    soakErrorsRow(soak),
     rssRow(rss),
     ...(stackPer ? rows('stack workerd (admin+cron+queue beside): ', stackPer[1]!, stackPer[0]!).filter((r) => !r.metric.endsWith('errors')) : []),
   ];
@@ -362,6 +368,6 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     summary,
-    details: { connections, rounds, segmentSeconds, targets: dedicated, fixedRate: { rates: fixedRates, targets: fixed }, soak: { heap: soak.samples, targets: summarise(soak.targets, soak.segments) }, rss, stack: stackPer },
+    details: { connections, rounds, segmentSeconds, targets: dedicated, fixedRate: { rates: fixedRates, targets: fixed }, soak: { heap: soak.samples, targets: soak.targets, seconds: soak.seconds }, rss, stack: stackPer },
   };
 }
