@@ -29,7 +29,6 @@ export const V1ContextSchema = z.looseObject({
   platform: PlatformNameSchema.nullish(),
 });
 
-
 /** `POST /v1/evaluate`. */
 export const BulkBodySchema = z.object({
   context: V1ContextSchema.nullish(),
