@@ -32,20 +32,33 @@ function baselineWorkerOptions(name: string, script: string, port: number, bindi
 }
 
 /**
- * Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`; `ignoreBody`
- * makes it answer a POST without reading the body.
+ * Miniflare v4 options of the bare baseline Worker behind a direct socket on `port`; `body` is the
+ * constant it answers (default: a small single-flag answer); `ignoreBody` makes it answer a POST
+ * without reading the body.
  */
-export function bareWorkerOptions(port: number, name = 'bare', ignoreBody = false): Record<string, unknown> {
-  return baselineWorkerOptions(name, 'bare-worker.js', port, ignoreBody ? { IGNORE_BODY: '1' } : {});
+export function bareWorkerOptions(port: number, name = 'bare', options: { body?: string; ignoreBody?: boolean } = {}): Record<string, unknown> {
+  return baselineWorkerOptions(name, 'bare-worker.js', port, {
+    ...(options.body === undefined ? {} : { BODY: options.body }),
+    ...(options.ignoreBody === true ? { IGNORE_BODY: '1' } : {}),
+  });
 }
 
 /** Miniflare v4 options of the contract-floor Worker behind a direct socket on `port`: it accepts the bench's evaluate key. */
-export function contractFloorWorkerOptions(port: number): Record<string, unknown> {
-  return baselineWorkerOptions('contract-floor', 'contract-floor-worker.js', port, { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}` });
+function contractFloorWorkerOptions(port: number, name: string, body: string | undefined): Record<string, unknown> {
+  return baselineWorkerOptions(name, 'contract-floor-worker.js', port, {
+    EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}`,
+    ...(body === undefined ? {} : { BODY: body }),
+  });
 }
 
+/** The routes of bench (c), in the order of evaluateTargets. */
+export const ROUTES = ['single', 'bulk', 'ofrep'] as const;
+
 export interface Rig {
-  /** Base URL per Worker name: `bare`, `bare-ignores-body`, `contract-floor` and every evaluate build. */
+  /**
+   * Base URL per Worker name: every evaluate build, `bare` and `contract-floor` (the small body),
+   * `bare-ignores-body`, and with route bodies `bare-<route>` and `contract-floor-<route>` per route of ROUTES.
+   */
   urls: Record<string, string>;
   evalKey: string;
   mf: Miniflare;
@@ -61,22 +74,33 @@ export async function bundleEvaluate(): Promise<string> {
  * Starts the rig. `evaluate` maps Worker names to bundled evaluate scripts (paths under ROOT); each gets
  * the bindings of `[env.evaluate]`: KV, the EVENTS queue (metrics counting on, consumed by an acking
  * sink Worker as the cron Worker would), SNAPSHOT_MAX_AGE_MS=1000 as in the local stack.
+ * `routeBodies` (from routeAnswers, one per route of ROUTES) adds a bare and a contract-floor Worker
+ * per route that answer those bytes, and `bare-ignores-body` answers the bulk route's.
  */
-export async function startRig(evaluate: Record<string, string>, vars: Record<string, string> = {}, options: { inspectorPort?: number } = {}): Promise<Rig> {
+export async function startRig(
+  evaluate: Record<string, string>,
+  vars: Record<string, string> = {},
+  options: { inspectorPort?: number; routeBodies?: readonly string[] } = {},
+): Promise<Rig> {
+  const { routeBodies, ...miniflareOptions } = options;
   const urls: Record<string, string> = {};
   const workers: Record<string, unknown>[] = [];
-  for (const [name, ignoreBody] of [['bare', false], ['bare-ignores-body', true]] as const) {
+  const add = async (name: string, optionsOf: (port: number) => Record<string, unknown>) => {
     const port = await freePort();
-    workers.push(bareWorkerOptions(port, name, ignoreBody));
+    workers.push(optionsOf(port));
     urls[name] = `http://127.0.0.1:${port}`;
+  };
+  await add('bare', (port) => bareWorkerOptions(port));
+  await add('contract-floor', (port) => contractFloorWorkerOptions(port, 'contract-floor', undefined));
+  await add('bare-ignores-body', (port) => bareWorkerOptions(port, 'bare-ignores-body', { body: routeBodies?.[ROUTES.indexOf('bulk')], ignoreBody: true }));
+  if (routeBodies !== undefined) {
+    for (const [i, route] of ROUTES.entries()) {
+      await add(`bare-${route}`, (port) => bareWorkerOptions(port, `bare-${route}`, { body: routeBodies[i] }));
+      await add(`contract-floor-${route}`, (port) => contractFloorWorkerOptions(port, `contract-floor-${route}`, routeBodies[i]));
+    }
   }
-  const floorPort = await freePort();
-  workers.push(contractFloorWorkerOptions(floorPort));
-  urls['contract-floor'] = `http://127.0.0.1:${floorPort}`;
   for (const [name, scriptPath] of Object.entries(evaluate)) {
-    const port = await freePort();
-    urls[name] = `http://127.0.0.1:${port}`;
-    workers.push({
+    await add(name, (port) => ({
       name,
       modules: true,
       scriptPath,
@@ -86,7 +110,7 @@ export async function startRig(evaluate: Record<string, string>, vars: Record<st
       queueProducers: { EVENTS: QUEUE },
       bindings: { SNAPSHOT_MAX_AGE_MS: '1000', ...vars },
       unsafeDirectSockets: [{ host: '127.0.0.1', port }],
-    });
+    }));
   }
   workers.push({
     name: 'sink',
@@ -95,7 +119,7 @@ export async function startRig(evaluate: Record<string, string>, vars: Record<st
     compatibilityDate: COMPATIBILITY_DATE,
     queueConsumers: { [QUEUE]: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 0 } },
   });
-  const v4 = { host: '127.0.0.1', port: 0, rootPath: ROOT, kvPersist: false, cachePersist: false, workers, ...options };
+  const v4 = { host: '127.0.0.1', port: 0, rootPath: ROOT, kvPersist: false, cachePersist: false, workers, ...miniflareOptions };
   const mf = new Miniflare(convertV4MiniflareOptions(v4 as never) as MiniflareOptions);
   try {
     await mf.ready;
@@ -229,12 +253,41 @@ export function runAutocannon(target: Target, seconds: number, connections: numb
   });
 }
 
-/** Fails loudly unless every target answers 200 (a 401/404 would otherwise be measured as speed). */
-export async function checkTargets(targets: readonly Target[]): Promise<void> {
+/**
+ * Fails loudly unless every target answers 200 (a 401/404 would otherwise be measured as speed);
+ * returns the answers' bodies, in the order of `targets`.
+ */
+export async function checkTargets(targets: readonly Target[]): Promise<string[]> {
+  const bodies: string[] = [];
   for (const t of targets) {
     const r = await fetch(t.url, { method: t.method, headers: t.headers, body: t.body });
     const text = await r.text();
     if (r.status !== 200) throw new Error(`${t.name}: ${r.status} ${text}`);
+    bodies.push(text);
+  }
+  return bodies;
+}
+
+/**
+ * The evaluate Worker's answer to each request of evaluateTargets (in ROUTES order), from a rig of its
+ * own started and stopped here: the constant bodies of the baseline Workers of startRig's `routeBodies`.
+ * Every answer of the bench's requests is the same bytes (one snapshot, one context; the request id
+ * travels in a header), so the baselines then send exactly what the evaluate Worker sends.
+ */
+export async function routeAnswers(evaluateScript: string, vars: Record<string, string>, orgId: string, userId: string): Promise<string[]> {
+  const rig = await startRig({ evaluate: evaluateScript }, vars);
+  try {
+    return await checkTargets(evaluateTargets('', rig.urls.evaluate!, rig.evalKey, orgId, userId));
+  } finally {
+    await rig.close();
+  }
+}
+
+/** Fails loudly unless both targets of each pair answer the same body (what the baselines' fairness rests on). */
+export async function checkSameAnswers(pairs: readonly (readonly [Target, Target])[]): Promise<void> {
+  for (const [a, b] of pairs) {
+    const [x, y] = await checkTargets([a, b]);
+    if (x !== y) throw new Error(`${a.name} and ${b.name} answer different bodies: ${x} vs ${y}`);
   }
 }
 

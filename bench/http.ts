@@ -1,14 +1,30 @@
 // (c) evaluate HTTP load. The measurement that counts: a dedicated workerd holding only the bundled
-// evaluate Worker and a bare Worker that returns constant JSON (bench/http-rig.ts), both behind direct
-// sockets, KV filled from vectors/cascade.json, targets interleaved round by round, so "throughput ÷
-// bare" compares two Workers served the same way in the same runtime. A second, smaller measurement
+// evaluate Worker and bare Workers that return constant JSON (per route, the bytes the evaluate Worker
+// answers; bench/http-rig.ts), all behind direct sockets, KV filled from vectors/cascade.json, targets
+// interleaved round by round, so "throughput ÷ bare" compares two Workers served the same way in the
+// same runtime. A second, smaller measurement
 // runs the same comparison inside the local stack's workerd (admin + cron + queue consumer beside the
 // evaluate Worker, the bare Worker added through `extraWorkers`), labelled "stack".
 import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
 import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 import { STEAL_LIMIT, calmMedian, calmRatio, calmRounds, pairedRatios } from './verdict';
-import { bundleEvaluate, checkTargets, evaluateTargets, histogramPercentile, interleave, mergeHistograms, startRig, type Segment, type Target } from './http-rig';
+import {
+  ROUTES,
+  bundleEvaluate,
+  checkSameAnswers,
+  checkTargets,
+  evaluateTargets,
+  histogramPercentile,
+  interleave,
+  mergeHistograms,
+  routeAnswers,
+  startRig,
+  type Segment,
+  type Target,
+} from './http-rig';
+
+type Route = (typeof ROUTES)[number];
 
 export { bareWorkerOptions } from './http-rig';
 
@@ -117,13 +133,21 @@ function stealRow(targets: readonly PerTarget[]): SummaryRow {
 }
 
 /**
- * The evaluate targets and, for each, the same request to the bare Worker and (when its URL is given)
- * to the contract-floor Worker.
+ * The evaluate targets and, for each, the same request to the bare Worker and (when given) to the
+ * contract-floor Worker, by route: `bareOf(route)` is the base URL of the bare Worker for that route.
  */
-function pairedTargets(urls: { evaluate: string; bare: string; floor?: string }, evalKey: string, orgId: string, userId: string): { evaluate: Target; bare: Target; floor?: Target }[] {
-  const bare = evaluateTargets('bare: ', urls.bare, evalKey, orgId, userId);
-  const floor = urls.floor === undefined ? undefined : evaluateTargets('contract floor: ', urls.floor, evalKey, orgId, userId);
-  return evaluateTargets('', urls.evaluate, evalKey, orgId, userId).map((t, i) => ({ evaluate: t, bare: bare[i]!, floor: floor?.[i] }));
+function pairedTargets(
+  urls: { evaluate: string; bareOf: (route: Route) => string; floorOf?: (route: Route) => string },
+  evalKey: string,
+  orgId: string,
+  userId: string,
+): { evaluate: Target; bare: Target; floor?: Target }[] {
+  const of = (label: string, base: string, i: number) => evaluateTargets(label, base, evalKey, orgId, userId)[i]!;
+  return evaluateTargets('', urls.evaluate, evalKey, orgId, userId).map((t, i) => ({
+    evaluate: t,
+    bare: of('bare: ', urls.bareOf(ROUTES[i]!), i),
+    floor: urls.floorOf === undefined ? undefined : of('contract floor: ', urls.floorOf(ROUTES[i]!), i),
+  }));
 }
 
 /**
@@ -267,26 +291,41 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const rounds = ctx.quick ? 6 : 30;
   const segmentSeconds = 2; // quick: 12 s per target, full: 60 s per target
 
-  // 1. Dedicated workerd: evaluate bundle + bare Worker only.
+  // 1. Dedicated workerd: evaluate bundle + baseline Workers only. The baselines answer, per route, the
+  // bytes the evaluate Worker answers (captured first, in a workerd of their own).
+  const bundle = await bundleEvaluate();
+  const [orgId, userId] = ['org-a', 'u1'];
+  const routeBodies = await routeAnswers(bundle, {}, orgId, userId);
   const before = new Set(childWorkerdPids());
   const inspectorPort = await freePort();
-  const rig = await startRig({ evaluate: await bundleEvaluate() }, {}, { inspectorPort });
+  const rig = await startRig({ evaluate: bundle }, {}, { inspectorPort, routeBodies });
   const pid = childWorkerdPids().find((p) => !before.has(p));
   const rss: { t: number; mib: number }[] = [];
-  const pairs = pairedTargets({ evaluate: rig.urls.evaluate!, bare: rig.urls.bare!, floor: rig.urls['contract-floor']! }, rig.evalKey, 'org-a', 'u1');
+  const url = (name: string) => rig.urls[name]!;
+  const pairs = pairedTargets(
+    { evaluate: url('evaluate'), bareOf: (route) => url(`bare-${route}`), floorOf: (route) => url(`contract-floor-${route}`) },
+    rig.evalKey,
+    orgId,
+    userId,
+  );
+  const bulkPair = pairs[ROUTES.indexOf('bulk')]!;
+  // The bulk request to a bare Worker answering a small single-flag body: what the answer's size costs by itself.
+  const answersSmall: Target = { ...bulkPair.bare, name: 'bare, small answer: POST /v1/evaluate (all flags)', url: bulkPair.bare.url.replace(url('bare-bulk'), url('bare')) };
   // The bulk request to a bare Worker that does not read the body: what receiving a body costs by itself.
-  const ignoresBody: Target = { ...pairs[1]!.bare, name: 'bare, body not read: POST /v1/evaluate (all flags)', url: pairs[1]!.bare.url.replace(rig.urls.bare!, rig.urls['bare-ignores-body']!) };
-  const targets: Target[] = [...pairs.flatMap((p) => [p.bare, p.floor!, p.evaluate]), ignoresBody];
+  const ignoresBody: Target = { ...bulkPair.bare, name: 'bare, body not read: POST /v1/evaluate (all flags)', url: bulkPair.bare.url.replace(url('bare-bulk'), url('bare-ignores-body')) };
+  const targets: Target[] = [...pairs.flatMap((p) => [p.bare, p.floor!, p.evaluate]), ignoresBody, answersSmall];
   let dedicated: PerTarget[];
   let fixed: PerTarget[];
   let fixedRates: number[];
   let soak: Soak;
+  let smallBytes: number;
   // RSS is read from /proc throughout; the isolate's heap only in the soak (see memorySoak).
   const sampler = setInterval(() => {
     if (pid !== undefined) rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
   }, 1000);
   try {
-    await checkTargets(targets);
+    smallBytes = (await checkTargets(targets))[targets.indexOf(answersSmall)]!.length;
+    await checkSameAnswers(pairs.flatMap((p) => [[p.evaluate, p.bare], [p.evaluate, p.floor!]] as const));
     const segments = await interleave(targets, {
       rounds,
       seconds: segmentSeconds,
@@ -317,7 +356,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   let stackPer: PerTarget[] | null = null;
   if (ctx.stack && ctx.stackBareUrl) {
     await prepareEvaluateData(ctx.stack);
-    const single = pairedTargets({ evaluate: ctx.stack.urls.evaluate, bare: ctx.stackBareUrl }, ctx.stack.evalKey, 'org-1', 'u-1')[0]!;
+    const stackBare = ctx.stackBareUrl;
+    const single = pairedTargets({ evaluate: ctx.stack.urls.evaluate, bareOf: () => stackBare }, ctx.stack.evalKey, 'org-1', 'u-1')[0]!;
     const targets: Target[] = [single.bare, single.evaluate];
     await checkTargets(targets);
     const segments = await interleave(targets, { rounds: ctx.quick ? 4 : 20, seconds: 2, connections, log: (l) => ctx.log(`http (stack): ${l}`) });
@@ -326,9 +366,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
   const byName = new Map(dedicated.map((p) => [p.target, p]));
   const of = (t: Target) => byName.get(t.name)!;
-  const bulk = of(pairs[1]!.evaluate);
-  const bareReads = of(pairs[1]!.bare);
+  const bulk = of(bulkPair.evaluate);
+  const bareReads = of(bulkPair.bare);
   const bareIgnores = of(ignoresBody);
+  const bareSmall = of(answersSmall);
+  const bulkBytes = routeBodies[ROUTES.indexOf('bulk')]!.length;
   const summary: SummaryRow[] = [
     ...pairs.flatMap((p) => rows('', of(p.evaluate), of(p.bare))),
     stealRow(dedicated),
@@ -345,6 +387,14 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       metric: `${bulk.target}: throughput ÷ bare ignoring the body (median over rounds)`,
       value: percentOf(bulk, bareIgnores),
     },
+    {
+      metric: `bare Worker answering the bulk route's ${bulkBytes} bytes ÷ answering ${smallBytes} bytes (throughput, median over rounds)`,
+      value: `${percentOf(bareReads, bareSmall)} (${bareReads.rps} vs ${bareSmall.rps} req/s)`,
+    },
+    {
+      metric: `${bulk.target}: throughput ÷ a bare Worker answering ${smallBytes} bytes instead of the same ${bulkBytes} (median over rounds; reported, not judged)`,
+      value: percentOf(bulk, bareSmall),
+    },
     heapRow(soak.samples, ctx.quick),
     soakErrorsRow(soak),
     rssRow(rss),
@@ -357,8 +407,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     note:
       `${connections} connections, ${rounds} rounds × ${segmentSeconds} s per target, targets interleaved round by round (order rotating). ` +
       'Throughput and CPU ratios are the median over rounds of the ratio within a round (the evaluate segment and its bare counterpart run seconds apart); the steal time of every segment is read from /proc/stat, because other guests of the host change this machine\'s speed several-fold from one 10 s stretch to the next, and throughput is judged over the calm rounds only (neither segment lost more than 5% of the machine to steal; fewer than 5 calm rounds: reported, not judged), with the median over all rounds and the ratio of the totals beside it. ' +
-      'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the bare Worker, both behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to the bare Worker, which reads a POST body before answering its constant JSON (one more target shows it ignoring the body). ' +
-      'The same request also goes to a contract-floor Worker in that workerd (bench/contract-floor-worker.js: checks the key in Authorization, parses a POST body, answers constant JSON with the X-Request-Id, Cache-Control and Vary headers every evaluate answer carries (and CORS headers when the request has Origin, as the evaluate Worker does; the bench sends none, like a server-side caller), evaluates nothing), to split the gap into what the contract costs and what evaluation costs; those rows are reported, not judged. ' +
+      'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the bare Worker, both behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to a bare Worker, which reads a POST body before answering its constant JSON: the exact bytes the evaluate Worker answers that request (captured before the rounds from a workerd of its own, and checked to be equal), so that sending the answer costs both Workers the same and the ratio measures the work of answering, not the answer\'s size. One more target shows the bare Worker ignoring the body, and one answering the bulk request with a small single-flag body (reported, not judged), which shows what the bulk answer\'s size costs by itself. ' +
+      'The same request also goes to a contract-floor Worker in that workerd (bench/contract-floor-worker.js: checks the key in Authorization, parses a POST body, answers the same constant JSON as the bare Worker of the route with the X-Request-Id, Cache-Control and Vary headers every evaluate answer carries (and CORS headers when the request has Origin, as the evaluate Worker does; the bench sends none, like a server-side caller), evaluates nothing), to split the gap into what the contract costs and what evaluation costs; those rows are reported, not judged. ' +
       '"stack workerd" rows: the same bare Worker added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), for context. ' +
       'Added latency is judged at a fixed rate: each evaluate target and its bare counterpart are loaded again at the same open-loop rate, half of what the slower of the two answered at saturation, in 3 (quick) or 10 interleaved rounds of 3 s, judged on the median over the calm rounds of the p99 difference within a round; at saturation (closed loop) every answer also waits for the ones queued before it on the saturated core, so those latency rows are reported, not judged. ' +
       'Latency percentiles come from every 2xx response time autocannon measured (hrtime, fractional ms) over all segments of a target, bucketed at 10 µs (autocannon\'s own histogram keeps whole ms); the load generator shares the 2 cores with workerd. ' +

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { bundleWorker } from '../scripts/stack/build';
-import { checkTargets, evaluateTargets, startRig, type Target } from './http-rig';
+import { ROUTES, checkSameAnswers, checkTargets, evaluateTargets, routeAnswers, startRig, type Target } from './http-rig';
 import { ROOT, childProcessPids, machine, round, sleep, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 
 const WORKERD = (createRequire(import.meta.url)('workerd') as { default: string }).default;
@@ -120,14 +120,17 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
 
   rmSync(OUT_DIR, { recursive: true, force: true });
   mkdirSync(OUT_DIR, { recursive: true });
+  const [orgId, userId] = ['org-a', 'u1'];
+  const bundle = await bundleWorker(resolve(ROOT, 'bench', 'evaluate-quiet.ts'), join(OUT_DIR, 'evaluate.js'));
+  // The baselines answer, per route, the bytes the evaluate Worker answers (as in bench (c)).
+  const routeBodies = await routeAnswers(bundle, QUIET_VARS, orgId, userId);
   const saved = { path: process.env.MINIFLARE_WORKERD_PATH, flags: process.env.MINIFLARE_WORKERD_V8_FLAGS };
   process.env.MINIFLARE_WORKERD_PATH = writeWrapper();
   process.env.MINIFLARE_WORKERD_V8_FLAGS = V8_FLAGS;
   const before = new Set(childProcessPids('callgrind'));
   let rig: Awaited<ReturnType<typeof startRig>> | undefined;
   try {
-    const bundle = await bundleWorker(resolve(ROOT, 'bench', 'evaluate-quiet.ts'), join(OUT_DIR, 'evaluate.js'));
-    rig = await startRig({ evaluate: bundle }, QUIET_VARS);
+    rig = await startRig({ evaluate: bundle }, QUIET_VARS, { routeBodies });
   } finally {
     process.env.MINIFLARE_WORKERD_PATH = saved.path;
     process.env.MINIFLARE_WORKERD_V8_FLAGS = saved.flags;
@@ -139,12 +142,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     if (pid === undefined) throw new Error('the workerd process under callgrind was not found');
     const control = (...args: string[]) => callgrindControl(pid, ...args);
     const dumps = new Set<string>();
-    const evaluate = evaluateTargets('', rig.urls.evaluate!, rig.evalKey, 'org-a', 'u1');
-    const bare = evaluateTargets('bare: ', rig.urls.bare!, rig.evalKey, 'org-a', 'u1');
-    const floor = evaluateTargets('contract floor: ', rig.urls['contract-floor']!, rig.evalKey, 'org-a', 'u1');
-    const groups = evaluate.map((t, i) => [bare[i]!, floor[i]!, t] as const);
+    const urls = rig.urls;
+    const target = (label: string, base: string, i: number) => evaluateTargets(label, base, rig!.evalKey, orgId, userId)[i]!;
+    const groups = ROUTES.map((route, i) => [target('bare: ', urls[`bare-${route}`]!, i), target('contract floor: ', urls[`contract-floor-${route}`]!, i), target('', urls.evaluate!, i)] as const);
     const targets = groups.flat();
     await checkTargets(targets);
+    await checkSameAnswers(groups.flatMap(([b, f, e]) => [[e, b], [e, f]] as const));
     const results = new Map<string, Measured>(targets.map((t) => [t.name, { target: t.name, perRequest: [], errors: 0 }]));
     for (const t of targets) await send(t, warmup);
 
@@ -192,7 +195,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ...base,
       status: 'ok',
       note:
-        `The workerd of bench (c) (evaluate bundle built from bench/evaluate-quiet.ts, bare and contract-floor Workers, KV from vectors/cascade.json, metrics counting on) started under valgrind --tool=callgrind with instrumentation off; V8 flag ${V8_FLAGS}; vars ${JSON.stringify(QUIET_VARS)}. ` +
+        `The workerd of bench (c) (evaluate bundle built from bench/evaluate-quiet.ts, bare and contract-floor Workers answering, per route, the bytes the evaluate Worker answers, KV from vectors/cascade.json, metrics counting on) started under valgrind --tool=callgrind with instrumentation off; V8 flag ${V8_FLAGS}; vars ${JSON.stringify(QUIET_VARS)}. ` +
         `Each target got ${warmup} warm-up requests, then per round and target: instrumentation on, 100 requests, counters zeroed, ${measured} requests on one connection, counters dumped; ${rounds} round(s), order rotating within each route. ` +
         'Counted: every instruction the workerd process ran in user space during the window (all threads: the Worker, V8 and its GC, the HTTP stack, the KV and queue simulators), divided by the 2xx answers. Not counted: kernel time, cache misses, waiting. ' +
         'A target\'s figure is all its instructions over all its windows divided by all its answers, so garbage collection (a young-generation collection every few thousand requests, which also frees the runtime\'s request, response and header objects) is counted in proportion; each window\'s figure is shown beside it, and they differ by up to ±10% depending on whether a collection fell in the window.',
