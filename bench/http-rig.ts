@@ -1,8 +1,9 @@
 // The fair HTTP comparison of bench (c): one dedicated workerd (one Miniflare) that holds the bundled
-// evaluate Worker (or several builds of it, for before/after comparisons) and the bare Worker, each
-// behind its own direct socket, with the KV namespace filled from vectors/cascade.json and one
-// global evaluate key. Nothing else runs in that workerd (no admin, no cron, no database), so the
-// ratio evaluate ÷ bare measures what the evaluate Worker adds, not what its neighbours cost.
+// evaluate Worker (or several builds of it, for before/after comparisons) and the baseline Workers
+// (per route a bare and a contract-floor Worker answering the evaluate Worker's bytes), each behind its
+// own direct socket, with the KV namespace filled from vectors/cascade.json and one global evaluate
+// key. Nothing else runs in that workerd (no admin, no cron, no database), so the ratio evaluate ÷
+// bare measures what the evaluate Worker adds, not what its neighbours cost.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -43,21 +44,19 @@ export function bareWorkerOptions(port: number, name = 'bare', options: { body?:
   });
 }
 
-/** Miniflare v4 options of the contract-floor Worker behind a direct socket on `port`: it accepts the bench's evaluate key. */
-function contractFloorWorkerOptions(port: number, name: string, body: string | undefined): Record<string, unknown> {
-  return baselineWorkerOptions(name, 'contract-floor-worker.js', port, {
-    EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}`,
-    ...(body === undefined ? {} : { BODY: body }),
-  });
+/** Miniflare v4 options of a contract-floor Worker answering `body`, behind a direct socket on `port`: it accepts the bench's evaluate key. */
+function contractFloorWorkerOptions(port: number, name: string, body: string): Record<string, unknown> {
+  return baselineWorkerOptions(name, 'contract-floor-worker.js', port, { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}`, BODY: body });
 }
 
 /** The routes of bench (c), in the order of evaluateTargets. */
 export const ROUTES = ['single', 'bulk', 'ofrep'] as const;
+export type Route = (typeof ROUTES)[number];
 
 export interface Rig {
   /**
-   * Base URL per Worker name: every evaluate build, `bare` and `contract-floor` (the small body),
-   * `bare-ignores-body`, and with route bodies `bare-<route>` and `contract-floor-<route>` per route of ROUTES.
+   * Base URL per Worker name: every evaluate build and, with route bodies, `bare-<route>` and
+   * `contract-floor-<route>` per route of ROUTES, `bare` (a small body) and `bare-ignores-body`.
    */
   urls: Record<string, string>;
   evalKey: string;
@@ -74,8 +73,10 @@ export async function bundleEvaluate(): Promise<string> {
  * Starts the rig. `evaluate` maps Worker names to bundled evaluate scripts (paths under ROOT); each gets
  * the bindings of `[env.evaluate]`: KV, the EVENTS queue (metrics counting on, consumed by an acking
  * sink Worker as the cron Worker would), SNAPSHOT_MAX_AGE_MS=1000 as in the local stack.
- * `routeBodies` (from routeAnswers, one per route of ROUTES) adds a bare and a contract-floor Worker
- * per route that answer those bytes, and `bare-ignores-body` answers the bulk route's.
+ * `routeBodies` (from routeAnswers, one per route of ROUTES) adds the baselines: a bare and a
+ * contract-floor Worker per route that answer those bytes, `bare` answering a small single-flag body,
+ * and `bare-ignores-body` answering the bulk route's bytes without reading the request body. Each
+ * baseline Worker is an isolate of its own and serves one route; the evaluate Worker serves all three.
  */
 export async function startRig(
   evaluate: Record<string, string>,
@@ -90,13 +91,13 @@ export async function startRig(
     workers.push(optionsOf(port));
     urls[name] = `http://127.0.0.1:${port}`;
   };
-  await add('bare', (port) => bareWorkerOptions(port));
-  await add('contract-floor', (port) => contractFloorWorkerOptions(port, 'contract-floor', undefined));
-  await add('bare-ignores-body', (port) => bareWorkerOptions(port, 'bare-ignores-body', { body: routeBodies?.[ROUTES.indexOf('bulk')], ignoreBody: true }));
   if (routeBodies !== undefined) {
+    if (routeBodies.length !== ROUTES.length) throw new Error(`startRig: ${routeBodies.length} route bodies for ${ROUTES.length} routes`);
+    await add('bare', (port) => bareWorkerOptions(port));
+    await add('bare-ignores-body', (port) => bareWorkerOptions(port, 'bare-ignores-body', { body: routeBodies[ROUTES.indexOf('bulk')]!, ignoreBody: true }));
     for (const [i, route] of ROUTES.entries()) {
       await add(`bare-${route}`, (port) => bareWorkerOptions(port, `bare-${route}`, { body: routeBodies[i] }));
-      await add(`contract-floor-${route}`, (port) => contractFloorWorkerOptions(port, `contract-floor-${route}`, routeBodies[i]));
+      await add(`contract-floor-${route}`, (port) => contractFloorWorkerOptions(port, `contract-floor-${route}`, routeBodies[i]!));
     }
   }
   for (const [name, scriptPath] of Object.entries(evaluate)) {
@@ -189,20 +190,28 @@ function stealBetween(before: number[], after: number[]): number {
   return total > 0 ? (after[7]! - before[7]!) / total : Number.NaN;
 }
 
-/** The evaluate requests of bench (c) against a base URL: single check, bulk of every flag, OFREP single. */
-export function evaluateTargets(label: string, base: string, evalKey: string, orgId: string, userId: string): Target[] {
+/** The request of bench (c) for `route` against a base URL: single check, bulk of every flag, or OFREP single. */
+export function routeTarget(route: Route, label: string, base: string, evalKey: string, orgId: string, userId: string): Target {
   const headers = { authorization: `Bearer ${evalKey}`, 'content-type': 'application/json' };
-  return [
-    { name: `${label}GET /v1/flags/:key`, url: `${base}/v1/flags/campaign.creation.enabled?orgId=${orgId}&userId=${userId}&platform=meta`, method: 'GET', headers },
-    { name: `${label}POST /v1/evaluate (all flags)`, url: `${base}/v1/evaluate`, method: 'POST', headers, body: JSON.stringify({ context: { orgId, userId, platform: 'meta' } }) },
-    {
-      name: `${label}POST /ofrep/v1/evaluate/flags/:key`,
-      url: `${base}/ofrep/v1/evaluate/flags/campaign.creation.enabled`,
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ context: { targetingKey: userId, orgId, platform: 'meta' } }),
-    },
-  ];
+  switch (route) {
+    case 'single':
+      return { name: `${label}GET /v1/flags/:key`, url: `${base}/v1/flags/campaign.creation.enabled?orgId=${orgId}&userId=${userId}&platform=meta`, method: 'GET', headers };
+    case 'bulk':
+      return { name: `${label}POST /v1/evaluate (all flags)`, url: `${base}/v1/evaluate`, method: 'POST', headers, body: JSON.stringify({ context: { orgId, userId, platform: 'meta' } }) };
+    case 'ofrep':
+      return {
+        name: `${label}POST /ofrep/v1/evaluate/flags/:key`,
+        url: `${base}/ofrep/v1/evaluate/flags/campaign.creation.enabled`,
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ context: { targetingKey: userId, orgId, platform: 'meta' } }),
+      };
+  }
+}
+
+/** The requests of every route of ROUTES against a base URL, in that order. */
+export function evaluateTargets(label: string, base: string, evalKey: string, orgId: string, userId: string): Target[] {
+  return ROUTES.map((route) => routeTarget(route, label, base, evalKey, orgId, userId));
 }
 
 /** Width of a latency bucket; autocannon's own histogram keeps whole milliseconds, too coarse for "< 1 ms added". */

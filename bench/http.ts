@@ -14,17 +14,16 @@ import {
   bundleEvaluate,
   checkSameAnswers,
   checkTargets,
-  evaluateTargets,
   histogramPercentile,
   interleave,
   mergeHistograms,
   routeAnswers,
+  routeTarget,
   startRig,
+  type Route,
   type Segment,
   type Target,
 } from './http-rig';
-
-type Route = (typeof ROUTES)[number];
 
 export { bareWorkerOptions } from './http-rig';
 
@@ -142,11 +141,11 @@ function pairedTargets(
   orgId: string,
   userId: string,
 ): { evaluate: Target; bare: Target; floor?: Target }[] {
-  const of = (label: string, base: string, i: number) => evaluateTargets(label, base, evalKey, orgId, userId)[i]!;
-  return evaluateTargets('', urls.evaluate, evalKey, orgId, userId).map((t, i) => ({
-    evaluate: t,
-    bare: of('bare: ', urls.bareOf(ROUTES[i]!), i),
-    floor: urls.floorOf === undefined ? undefined : of('contract floor: ', urls.floorOf(ROUTES[i]!), i),
+  const target = (route: Route, label: string, base: string) => routeTarget(route, label, base, evalKey, orgId, userId);
+  return ROUTES.map((route) => ({
+    evaluate: target(route, '', urls.evaluate),
+    bare: target(route, 'bare: ', urls.bareOf(route)),
+    floor: urls.floorOf === undefined ? undefined : target(route, 'contract floor: ', urls.floorOf(route)),
   }));
 }
 
@@ -275,7 +274,7 @@ function soakErrorsRow(soak: Soak): SummaryRow {
   return { metric: `memory soak (every evaluate route at saturation, ${soak.seconds} s): errors`, value: `${errors} of ${requests}`, target: '0', pass: errors === 0 };
 }
 
-/** The whole workerd process (both Workers, KV and queue simulators): reported, not judged. */
+/** The whole workerd process (every Worker of the rig, KV and queue simulators): reported, not judged. */
 function rssRow(rss: { t: number; mib: number }[]): SummaryRow {
   const { second, last } = quarters(rss.map((s) => s.mib));
   return {
@@ -310,9 +309,9 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   );
   const bulkPair = pairs[ROUTES.indexOf('bulk')]!;
   // The bulk request to a bare Worker answering a small single-flag body: what the answer's size costs by itself.
-  const answersSmall: Target = { ...bulkPair.bare, name: 'bare, small answer: POST /v1/evaluate (all flags)', url: bulkPair.bare.url.replace(url('bare-bulk'), url('bare')) };
+  const answersSmall = routeTarget('bulk', 'bare, small answer: ', url('bare'), rig.evalKey, orgId, userId);
   // The bulk request to a bare Worker that does not read the body: what receiving a body costs by itself.
-  const ignoresBody: Target = { ...bulkPair.bare, name: 'bare, body not read: POST /v1/evaluate (all flags)', url: bulkPair.bare.url.replace(url('bare-bulk'), url('bare-ignores-body')) };
+  const ignoresBody = routeTarget('bulk', 'bare, body not read: ', url('bare-ignores-body'), rig.evalKey, orgId, userId);
   const targets: Target[] = [...pairs.flatMap((p) => [p.bare, p.floor!, p.evaluate]), ignoresBody, answersSmall];
   let dedicated: PerTarget[];
   let fixed: PerTarget[];
@@ -324,7 +323,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     if (pid !== undefined) rss.push({ t: Date.now() - started, mib: rssMiB(pid) });
   }, 1000);
   try {
-    smallBytes = (await checkTargets(targets))[targets.indexOf(answersSmall)]!.length;
+    const bodies = await checkTargets(targets);
+    smallBytes = Buffer.byteLength(bodies[targets.indexOf(answersSmall)]!);
     await checkSameAnswers(pairs.flatMap((p) => [[p.evaluate, p.bare], [p.evaluate, p.floor!]] as const));
     const segments = await interleave(targets, {
       rounds,
@@ -370,7 +370,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const bareReads = of(bulkPair.bare);
   const bareIgnores = of(ignoresBody);
   const bareSmall = of(answersSmall);
-  const bulkBytes = routeBodies[ROUTES.indexOf('bulk')]!.length;
+  const bulkBytes = Buffer.byteLength(routeBodies[ROUTES.indexOf('bulk')]!);
   const summary: SummaryRow[] = [
     ...pairs.flatMap((p) => rows('', of(p.evaluate), of(p.bare))),
     stealRow(dedicated),
@@ -407,12 +407,12 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     note:
       `${connections} connections, ${rounds} rounds × ${segmentSeconds} s per target, targets interleaved round by round (order rotating). ` +
       'Throughput and CPU ratios are the median over rounds of the ratio within a round (the evaluate segment and its bare counterpart run seconds apart); the steal time of every segment is read from /proc/stat, because other guests of the host change this machine\'s speed several-fold from one 10 s stretch to the next, and throughput is judged over the calm rounds only (neither segment lost more than 5% of the machine to steal; fewer than 5 calm rounds: reported, not judged), with the median over all rounds and the ratio of the totals beside it. ' +
-      'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the bare Worker, both behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to a bare Worker, which reads a POST body before answering its constant JSON: the exact bytes the evaluate Worker answers that request (captured before the rounds from a workerd of its own, and checked to be equal), so that sending the answer costs both Workers the same and the ratio measures the work of answering, not the answer\'s size. One more target shows the bare Worker ignoring the body, and one answering the bulk request with a small single-flag body (reported, not judged), which shows what the bulk answer\'s size costs by itself. ' +
+      'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the baseline Workers, all behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to a bare Worker, which reads a POST body before answering its constant JSON: the body the evaluate Worker answers that request (captured before the rounds from a workerd of its own, and checked to be equal), so both send the same body bytes and the ratio does not count the answer\'s size as evaluation (the headers of the contract are the contract floor\'s part). Each baseline Worker is an isolate of its own serving one route; the evaluate Worker serves all three. One more target shows the bare Worker ignoring the body, and one answering the bulk request with a small single-flag body (reported, not judged), which shows what the bulk answer\'s size costs by itself. ' +
       'The same request also goes to a contract-floor Worker in that workerd (bench/contract-floor-worker.js: checks the key in Authorization, parses a POST body, answers the same constant JSON as the bare Worker of the route with the X-Request-Id, Cache-Control and Vary headers every evaluate answer carries (and CORS headers when the request has Origin, as the evaluate Worker does; the bench sends none, like a server-side caller), evaluates nothing), to split the gap into what the contract costs and what evaluation costs; those rows are reported, not judged. ' +
-      '"stack workerd" rows: the same bare Worker added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), for context. ' +
+      '"stack workerd" rows: a bare Worker answering the small single-flag body (not size-matched) added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), for context. ' +
       'Added latency is judged at a fixed rate: each evaluate target and its bare counterpart are loaded again at the same open-loop rate, half of what the slower of the two answered at saturation, in 3 (quick) or 10 interleaved rounds of 3 s, judged on the median over the calm rounds of the p99 difference within a round; at saturation (closed loop) every answer also waits for the ones queued before it on the saturated core, so those latency rows are reported, not judged. ' +
       'Latency percentiles come from every 2xx response time autocannon measured (hrtime, fractional ms) over all segments of a target, bucketed at 10 µs (autocannon\'s own histogram keeps whole ms); the load generator shares the 2 cores with workerd. ' +
-      'workerd CPU per request is user+system time of the workerd process over each segment (10 ms ticks); it is less sensitive to other processes than throughput. Memory: after those rounds, a soak loads the three evaluate routes at saturation (60 s; quick 12 s) with workerd\'s inspector attached to the evaluate isolate, sampling its used JS heap 4 times a second (Runtime.getHeapUsage); the smallest sample of a quarter is its live heap (workerd does not answer a forced collection). No inspector is attached during the throughput and latency rounds: an attached session slows the isolate it watches by a few percent, and the bare Worker has none. The workerd process RSS is reported too: it holds both Workers and the KV and queue simulators and climbs under load of the bare Worker alone, so it is not the isolate\'s memory.',
+      'workerd CPU per request is user+system time of the workerd process over each segment (10 ms ticks); it is less sensitive to other processes than throughput. Memory: after those rounds, a soak loads the three evaluate routes at saturation (60 s; quick 12 s) with workerd\'s inspector attached to the evaluate isolate, sampling its used JS heap 4 times a second (Runtime.getHeapUsage); the smallest sample of a quarter is its live heap (workerd does not answer a forced collection). No inspector is attached during the throughput and latency rounds: an attached session slows the isolate it watches by a few percent, and the bare Worker has none. The workerd process RSS is reported too: it holds every Worker of the rig (the evaluate Worker, the baselines, a queue sink) and the KV and queue simulators and climbs under load of the bare Worker alone, so it is not the isolate\'s memory.',
     machine: machine(),
     quick: ctx.quick,
     startedAt: new Date(started).toISOString(),

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { bundleWorker } from '../scripts/stack/build';
-import { ROUTES, checkSameAnswers, checkTargets, evaluateTargets, routeAnswers, startRig, type Target } from './http-rig';
+import { ROUTES, checkSameAnswers, checkTargets, routeAnswers, routeTarget, startRig, type Route, type Target } from './http-rig';
 import { ROOT, childProcessPids, machine, round, sleep, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 
 const WORKERD = (createRequire(import.meta.url)('workerd') as { default: string }).default;
@@ -143,8 +143,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const control = (...args: string[]) => callgrindControl(pid, ...args);
     const dumps = new Set<string>();
     const urls = rig.urls;
-    const target = (label: string, base: string, i: number) => evaluateTargets(label, base, rig!.evalKey, orgId, userId)[i]!;
-    const groups = ROUTES.map((route, i) => [target('bare: ', urls[`bare-${route}`]!, i), target('contract floor: ', urls[`contract-floor-${route}`]!, i), target('', urls.evaluate!, i)] as const);
+    const target = (route: Route, label: string, base: string) => routeTarget(route, label, base, rig!.evalKey, orgId, userId);
+    const groups = ROUTES.map((route) => [target(route, 'bare: ', urls[`bare-${route}`]!), target(route, 'contract floor: ', urls[`contract-floor-${route}`]!), target(route, '', urls.evaluate!)] as const);
     const targets = groups.flat();
     await checkTargets(targets);
     await checkSameAnswers(groups.flatMap(([b, f, e]) => [[e, b], [e, f]] as const));

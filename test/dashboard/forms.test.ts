@@ -220,7 +220,9 @@ describe('audit and status pages', () => {
     expect(textOfId(bad.html, 'filter-orgId-error')).toBe('invalid orgId');
   });
 
-  it('refuses an export too large to build in a Worker (over 8 MiB of values), saying so on the page; a shorter period goes', async () => {
+  // 16 writes of 900 kB values through the API, each published: 32 s on PGlite in a CI run on a busy
+  // 2-core machine (2026-11-27), over the default 30 s.
+  it('refuses an export too large to build in a Worker (over 8 MiB of values), saying so on the page; a shorter period goes', { timeout: 120_000 }, async () => {
     const key = await createFlag(h, { type: 'string', defaultValue: '' });
     const before = new Date().toISOString();
     // large values of an org of this test's own: no layer the other tests publish carries them
