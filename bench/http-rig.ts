@@ -96,7 +96,7 @@ export async function startRig(
     await add('bare', (port) => bareWorkerOptions(port));
     await add('bare-ignores-body', (port) => bareWorkerOptions(port, 'bare-ignores-body', { body: routeBodies[ROUTES.indexOf('bulk')]!, ignoreBody: true }));
     for (const [i, route] of ROUTES.entries()) {
-      await add(`bare-${route}`, (port) => bareWorkerOptions(port, `bare-${route}`, { body: routeBodies[i] }));
+      await add(`bare-${route}`, (port) => bareWorkerOptions(port, `bare-${route}`, { body: routeBodies[i]! }));
       await add(`contract-floor-${route}`, (port) => contractFloorWorkerOptions(port, `contract-floor-${route}`, routeBodies[i]!));
     }
   }
@@ -264,15 +264,15 @@ export function runAutocannon(target: Target, seconds: number, connections: numb
 
 /**
  * Fails loudly unless every target answers 200 (a 401/404 would otherwise be measured as speed);
- * returns the answers' bodies, in the order of `targets`.
+ * returns the answers' bodies by target name, in the order of `targets`.
  */
-export async function checkTargets(targets: readonly Target[]): Promise<string[]> {
-  const bodies: string[] = [];
+export async function checkTargets(targets: readonly Target[]): Promise<Map<string, string>> {
+  const bodies = new Map<string, string>();
   for (const t of targets) {
     const r = await fetch(t.url, { method: t.method, headers: t.headers, body: t.body });
     const text = await r.text();
     if (r.status !== 200) throw new Error(`${t.name}: ${r.status} ${text}`);
-    bodies.push(text);
+    bodies.set(t.name, text);
   }
   return bodies;
 }
@@ -286,17 +286,21 @@ export async function checkTargets(targets: readonly Target[]): Promise<string[]
 export async function routeAnswers(evaluateScript: string, vars: Record<string, string>, orgId: string, userId: string): Promise<string[]> {
   const rig = await startRig({ evaluate: evaluateScript }, vars);
   try {
-    return await checkTargets(evaluateTargets('', rig.urls.evaluate!, rig.evalKey, orgId, userId));
+    return [...(await checkTargets(evaluateTargets('', rig.urls.evaluate!, rig.evalKey, orgId, userId))).values()];
   } finally {
     await rig.close();
   }
 }
 
-/** Fails loudly unless both targets of each pair answer the same body (what the baselines' fairness rests on). */
-export async function checkSameAnswers(pairs: readonly (readonly [Target, Target])[]): Promise<void> {
+/**
+ * Fails loudly unless both targets of each pair answered the same body (what the baselines' fairness
+ * rests on); `bodies` are checkTargets' answers.
+ */
+export function checkSameAnswers(pairs: readonly (readonly [Target, Target])[], bodies: ReadonlyMap<string, string>): void {
   for (const [a, b] of pairs) {
-    const [x, y] = await checkTargets([a, b]);
-    if (x !== y) throw new Error(`${a.name} and ${b.name} answer different bodies: ${x} vs ${y}`);
+    const x = bodies.get(a.name);
+    const y = bodies.get(b.name);
+    if (x === undefined || x !== y) throw new Error(`${a.name} and ${b.name} answer different bodies: ${x} vs ${y}`);
   }
 }
 

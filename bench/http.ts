@@ -324,8 +324,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   }, 1000);
   try {
     const bodies = await checkTargets(targets);
-    smallBytes = Buffer.byteLength(bodies[targets.indexOf(answersSmall)]!);
-    await checkSameAnswers(pairs.flatMap((p) => [[p.evaluate, p.bare], [p.evaluate, p.floor!]] as const));
+    smallBytes = Buffer.byteLength(bodies.get(answersSmall.name)!);
+    checkSameAnswers(pairs.flatMap((p) => [[p.evaluate, p.bare], [p.evaluate, p.floor!]] as const), bodies);
     const segments = await interleave(targets, {
       rounds,
       seconds: segmentSeconds,
