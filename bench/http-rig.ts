@@ -305,19 +305,33 @@ export function checkSameAnswers(pairs: readonly (readonly [Target, Target])[], 
 }
 
 /**
- * Runs every target for `seconds` per round, `rounds` times, in an order that rotates each round
- * (so no target always follows the same neighbour), after a 1 s warm-up of each. `onSegment` hears
- * which target a measured segment is about to load.
+ * Runs every target for `seconds` per round, `rounds` times, after a 1 s warm-up of each. `order`
+ * gives each round's order (every target once; see rounds.ts); without it the order rotates each round,
+ * so no target always follows the same neighbour. `onSegment` hears which target a measured segment is
+ * about to load.
  */
 export async function interleave(
   targets: readonly Target[],
-  options: { rounds: number; seconds: number; connections: number; log?: (line: string) => void; pid?: number; onSegment?: (target: Target) => void },
+  options: {
+    rounds: number;
+    seconds: number;
+    connections: number;
+    order?: (round: number) => readonly Target[];
+    log?: (line: string) => void;
+    pid?: number;
+    onSegment?: (target: Target) => void;
+  },
 ): Promise<Map<string, Segment[]>> {
   const segments = new Map<string, Segment[]>(targets.map((t) => [t.name, []]));
+  const orderOf = options.order ?? ((r: number) => targets.map((_, i) => targets[(i + r) % targets.length]!));
   for (const t of targets) await runAutocannon(t, 1, options.connections);
   for (let r = 0; r < options.rounds; r++) {
-    for (let i = 0; i < targets.length; i++) {
-      const t = targets[(i + r) % targets.length]!;
+    const order = orderOf(r);
+    const names = order.map((t) => t.name);
+    if (names.length !== targets.length || new Set(names).size !== names.length || names.some((n) => !segments.has(n))) {
+      throw new Error(`round ${r + 1} must run every target once: ${names.join(', ')}`);
+    }
+    for (const t of order) {
       options.log?.(`round ${r + 1}/${options.rounds} ${t.name} (${options.seconds} s)`);
       options.onSegment?.(t);
       const cpuBefore = options.pid === undefined ? Number.NaN : cpuTimeMs(options.pid);

@@ -1,7 +1,7 @@
 // (c) evaluate HTTP load. The measurement that counts: a dedicated workerd holding only the bundled
 // evaluate Worker and bare Workers that return constant JSON (per route, the bytes the evaluate Worker
-// answers; bench/http-rig.ts), all behind direct sockets, KV filled from vectors/cascade.json, targets
-// interleaved round by round, so "throughput ÷ bare" compares two Workers served the same way in the
+// answers; bench/http-rig.ts), all behind direct sockets, KV filled from vectors/cascade.json, each
+// evaluate target and its baselines run back to back in every round (bench/rounds.ts), so "throughput ÷ bare" compares two Workers served the same way in the
 // same runtime. A second, smaller measurement
 // runs the same comparison inside the local stack's workerd (admin + cron + queue consumer beside the
 // evaluate Worker, the bare Worker added through `extraWorkers`), labelled "stack".
@@ -9,6 +9,7 @@ import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
 import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 import { STEAL_LIMIT, calmMedian, calmRatio, calmRounds, pairedRatios } from './verdict';
+import { groupedRounds } from './rounds';
 import {
   ROUTES,
   bundleEvaluate,
@@ -82,7 +83,8 @@ function summarise(targets: readonly Target[], segments: Map<string, Segment[]>)
  *
  * Throughput is judged on the median over rounds of the ratio within a round, over the calm rounds:
  * those in which the hypervisor took at most 5% of the machine from either segment. The two segments
- * of a round run seconds apart, so the ratio compares them under the same conditions; the speed of
+ * of a round run back to back, each first in every other round (bench/rounds.ts), so the ratio
+ * compares them under the same conditions; the speed of
  * this shared machine swings far more than that between rounds (one full run saw the bare Worker
  * answer from 974 to 9,478 req/s across its 10 s segments, quick runs have seen half the CPU stolen),
  * and a segment that lost its CPU to other guests measures them, not the Worker. With fewer than 5
@@ -286,9 +288,9 @@ function rssRow(rss: { t: number; mib: number }[]): SummaryRow {
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const started = Date.now();
   const connections = 4;
-  // Many short rounds: the two segments of a pair run seconds apart (see rows()).
-  const rounds = ctx.quick ? 6 : 30;
-  const segmentSeconds = 2; // quick: 12 s per target, full: 60 s per target
+  // Many short rounds, the segments of a comparison back to back (see rows()).
+  const rounds = ctx.quick ? 12 : 60;
+  const segmentSeconds = 1; // quick: 12 s per target, full: 60 s per target
 
   // 1. Dedicated workerd: evaluate bundle + baseline Workers only. The baselines answer, per route, the
   // bytes the evaluate Worker answers (captured first, in a workerd of their own).
@@ -312,7 +314,11 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const answersSmall = routeTarget('bulk', 'bare, small answer: ', url('bare'), rig.evalKey, orgId, userId);
   // The bulk request to a bare Worker that does not read the body: what receiving a body costs by itself.
   const ignoresBody = routeTarget('bulk', 'bare, body not read: ', url('bare-ignores-body'), rig.evalKey, orgId, userId);
-  const targets: Target[] = [...pairs.flatMap((p) => [p.bare, p.floor!, p.evaluate]), ignoresBody, answersSmall];
+  // Each route's group: bare, evaluate, contract floor (evaluate beside both); the bulk group also
+  // holds the two bare variants, beside the bare Worker they are compared with.
+  const groups: Target[][] = pairs.map((p) => [p.bare, p.evaluate, p.floor!]);
+  groups[ROUTES.indexOf('bulk')]!.unshift(ignoresBody, answersSmall);
+  const targets = groups.flat();
   let dedicated: PerTarget[];
   let fixed: PerTarget[];
   let fixedRates: number[];
@@ -330,6 +336,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       rounds,
       seconds: segmentSeconds,
       connections,
+      order: groupedRounds(groups),
       pid,
       log: (l) => ctx.log(`http (dedicated): ${l}`),
     });
@@ -337,8 +344,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     // 1b. Latency at a fixed rate: each pair at half of what its slower Worker answered above.
     const saturated = new Map(dedicated.map((p) => [p.target, p]));
     fixedRates = pairs.map((p) => Math.max(100, Math.floor((0.5 * Math.min(saturated.get(p.evaluate.name)!.rps, saturated.get(p.bare.name)!.rps)) / 50) * 50));
-    const fixedTargets = pairs.flatMap((p, i) => [p.bare, p.evaluate].map((t) => ({ ...t, name: `fixed rate: ${t.name}`, rate: fixedRates[i] })));
+    const fixedGroups = pairs.map((p, i) => [p.bare, p.evaluate].map((t) => ({ ...t, name: `fixed rate: ${t.name}`, rate: fixedRates[i] })));
+    const fixedTargets = fixedGroups.flat();
     const fixedSegments = await interleave(fixedTargets, {
+      order: groupedRounds(fixedGroups),
       rounds: ctx.quick ? 3 : 10,
       seconds: 3,
       connections,
@@ -405,8 +414,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     title: '(c) evaluate Worker under load vs a bare Worker (autocannon, loopback, same workerd)',
     status: 'ok',
     note:
-      `${connections} connections, ${rounds} rounds × ${segmentSeconds} s per target, targets interleaved round by round (order rotating). ` +
-      'Throughput and CPU ratios are the median over rounds of the ratio within a round (the evaluate segment and its bare counterpart run seconds apart); the steal time of every segment is read from /proc/stat, because other guests of the host change this machine\'s speed several-fold from one 10 s stretch to the next, and throughput is judged over the calm rounds only (neither segment lost more than 5% of the machine to steal; fewer than 5 calm rounds: reported, not judged), with the median over all rounds and the ratio of the totals beside it. ' +
+      `${connections} connections, ${rounds} rounds × ${segmentSeconds} s per target; in every round each evaluate target runs back to back with its bare Worker and its contract floor (between the two), in reversed order every other round, the groups rotating from round to round (bench/rounds.ts). ` +
+      'Throughput and CPU ratios are the median over rounds of the ratio within a round (the evaluate segment and its bare counterpart run one after the other, each first in half the rounds); the steal time of every segment is read from /proc/stat, because other guests of the host change this machine\'s speed several-fold from one 10 s stretch to the next, and throughput is judged over the calm rounds only (neither segment lost more than 5% of the machine to steal; fewer than 5 calm rounds: reported, not judged), with the median over all rounds and the ratio of the totals beside it. ' +
       'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the baseline Workers, all behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to a bare Worker, which reads a POST body before answering its constant JSON: the body the evaluate Worker answers that request (captured before the rounds from a workerd of its own, and checked to be equal), so both send the same body bytes and the ratio does not count the answer\'s size as evaluation (the headers of the contract are the contract floor\'s part). Each baseline Worker is an isolate of its own serving one route; the evaluate Worker serves all three. One more target shows the bare Worker ignoring the body, and one answering the bulk request with a small single-flag body (reported, not judged), which shows what the bulk answer\'s size costs by itself. ' +
       'The same request also goes to a contract-floor Worker in that workerd (bench/contract-floor-worker.js: checks the key in Authorization, parses a POST body, answers the same constant JSON as the bare Worker of the route with the X-Request-Id, Cache-Control and Vary headers every evaluate answer carries (and CORS headers when the request has Origin, as the evaluate Worker does; the bench sends none, like a server-side caller), evaluates nothing), to split the gap into what the contract costs and what evaluation costs; those rows are reported, not judged. ' +
       '"stack workerd" rows: a bare Worker answering the small single-flag body (not size-matched) added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), for context. ' +

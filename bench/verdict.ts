@@ -1,5 +1,5 @@
 // How bench (c) turns paired segments into a verdict on a machine shared with other guests: a target
-// and its counterpart run seconds apart in each round, every segment records its steal time, and a
+// and its counterpart run back to back in each round (bench/rounds.ts), every segment records its steal time, and a
 // target is judged on the rounds in which neither segment lost more than STEAL_LIMIT of the machine.
 import { median } from './lib';
 

@@ -1,0 +1,20 @@
+// The order in which a bench runs its targets round after round, when targets are compared in groups
+// (an evaluate target, its bare Worker, its contract floor). The machine's speed drifts by tens of
+// percent within seconds (steal time, other guests' cache and memory traffic), so a comparison is
+// only as good as how close in time its two segments ran.
+
+/**
+ * The order of each round: the members of a group run back to back, in the given order on even rounds
+ * and reversed on odd ones (A B, then B A: neither always runs first, so a drift in either direction
+ * cancels over two rounds), and the groups rotate from round to round so no group always runs first.
+ */
+export function groupedRounds<T>(groups: readonly (readonly T[])[]): (round: number) => T[] {
+  return (round) => {
+    const order: T[] = [];
+    for (let i = 0; i < groups.length; i++) {
+      const group = groups[(i + round) % groups.length]!;
+      order.push(...(round % 2 === 0 ? group : [...group].reverse()));
+    }
+    return order;
+  };
+}
