@@ -14,6 +14,7 @@ import { freePort } from '../scripts/stack/ports';
 import { sha256Hex } from '../shared/tokens';
 import { COMPATIBILITY_DATE } from '../scripts/stack/workers';
 import { ROOT } from './lib';
+import { roundOrders, rotatingRounds } from './rounds';
 
 export const BENCH_EVAL_KEY = 'cmf_eval_bench_0123456789abcdef';
 const KV_ID = 'bench-flags-kv';
@@ -306,8 +307,8 @@ export function checkSameAnswers(pairs: readonly (readonly [Target, Target])[], 
 
 /**
  * Runs every target for `seconds` per round, `rounds` times, after a 1 s warm-up of each. `order`
- * gives each round's order (every target once; see rounds.ts); without it the order rotates each round,
- * so no target always follows the same neighbour. `onSegment` hears which target a measured segment is
+ * gives each round's order (every target once, checked before any load; see rounds.ts); without it
+ * the order rotates each round, so no target always follows the same neighbour. `onSegment` hears which target a measured segment is
  * about to load.
  */
 export async function interleave(
@@ -323,14 +324,9 @@ export async function interleave(
   },
 ): Promise<Map<string, Segment[]>> {
   const segments = new Map<string, Segment[]>(targets.map((t) => [t.name, []]));
-  const orderOf = options.order ?? ((r: number) => targets.map((_, i) => targets[(i + r) % targets.length]!));
+  const orders = roundOrders(targets, options.rounds, options.order ?? rotatingRounds(targets));
   for (const t of targets) await runAutocannon(t, 1, options.connections);
-  for (let r = 0; r < options.rounds; r++) {
-    const order = orderOf(r);
-    const names = order.map((t) => t.name);
-    if (names.length !== targets.length || new Set(names).size !== names.length || names.some((n) => !segments.has(n))) {
-      throw new Error(`round ${r + 1} must run every target once: ${names.join(', ')}`);
-    }
+  for (const [r, order] of orders.entries()) {
     for (const t of order) {
       options.log?.(`round ${r + 1}/${options.rounds} ${t.name} (${options.seconds} s)`);
       options.onSegment?.(t);

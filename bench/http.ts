@@ -1,10 +1,10 @@
 // (c) evaluate HTTP load. The measurement that counts: a dedicated workerd holding only the bundled
 // evaluate Worker and bare Workers that return constant JSON (per route, the bytes the evaluate Worker
 // answers; bench/http-rig.ts), all behind direct sockets, KV filled from vectors/cascade.json, each
-// evaluate target and its baselines run back to back in every round (bench/rounds.ts), so "throughput ÷ bare" compares two Workers served the same way in the
-// same runtime. A second, smaller measurement
+// evaluate target and its baselines back to back in every round (bench/rounds.ts), so "throughput ÷
+// bare" compares two Workers served the same way in the same runtime. A second, smaller measurement
 // runs the same comparison inside the local stack's workerd (admin + cron + queue consumer beside the
-// evaluate Worker, the bare Worker added through `extraWorkers`), labelled "stack".
+// evaluate Worker, the bare Worker added through `extraWorkers`), labelled "stack", reported only.
 import { freePort } from '../scripts/stack/ports';
 import { isolateHeapSampler } from './inspector';
 import { childWorkerdPids, machine, median, percentile, percentiles, round, rssMiB, type BenchContext, type BenchResult, type SummaryRow } from './lib';
@@ -84,8 +84,8 @@ function summarise(targets: readonly Target[], segments: Map<string, Segment[]>)
  * Throughput is judged on the median over rounds of the ratio within a round, over the calm rounds:
  * those in which the hypervisor took at most 5% of the machine from either segment. The two segments
  * of a round run back to back, each first in every other round (bench/rounds.ts), so the ratio
- * compares them under the same conditions; the speed of
- * this shared machine swings far more than that between rounds (one full run saw the bare Worker
+ * compares them under the same conditions; the speed of this shared machine swings far more than
+ * that between rounds (one full run saw the bare Worker
  * answer from 974 to 9,478 req/s across its 10 s segments, quick runs have seen half the CPU stolen),
  * and a segment that lost its CPU to other guests measures them, not the Worker. With fewer than 5
  * calm rounds the row is reported, not judged. The median over all rounds and the ratio of the totals
@@ -315,7 +315,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   // The bulk request to a bare Worker that does not read the body: what receiving a body costs by itself.
   const ignoresBody = routeTarget('bulk', 'bare, body not read: ', url('bare-ignores-body'), rig.evalKey, orgId, userId);
   // Each route's group: bare, evaluate, contract floor (evaluate beside both); the bulk group also
-  // holds the two bare variants, beside the bare Worker they are compared with.
+  // holds the two bare variants, in the same rounds as the Workers they are compared with.
   const groups: Target[][] = pairs.map((p) => [p.bare, p.evaluate, p.floor!]);
   groups[ROUTES.indexOf('bulk')]!.unshift(ignoresBody, answersSmall);
   const targets = groups.flat();
@@ -423,8 +423,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       'Throughput and CPU ratios are the median over rounds of the ratio within a round (the evaluate segment and its bare counterpart run one after the other, each first in half the rounds); the steal time of every segment is read from /proc/stat, because other guests of the host change this machine\'s speed several-fold from one 10 s stretch to the next, and throughput is judged over the calm rounds only (neither segment lost more than 5% of the machine to steal; fewer than 5 calm rounds: reported, not judged), with the median over all rounds and the ratio of the totals beside it. ' +
       'Main rows: one dedicated workerd holding only the bundled evaluate Worker (KV from vectors/cascade.json, metrics counting on, queue consumed by an acking sink) and the baseline Workers, all behind direct sockets; each evaluate request is compared with the same request (path, headers, body) sent to a bare Worker, which reads a POST body before answering its constant JSON: the body the evaluate Worker answers that request (captured before the rounds from a workerd of its own, and checked to be equal), so both send the same body bytes and the ratio does not count the answer\'s size as evaluation (the headers of the contract are the contract floor\'s part). Each baseline Worker is an isolate of its own serving one route; the evaluate Worker serves all three. One more target shows the bare Worker ignoring the body, and one answering the bulk request with a small single-flag body (reported, not judged), which shows what the bulk answer\'s size costs by itself. ' +
       'The same request also goes to a contract-floor Worker in that workerd (bench/contract-floor-worker.js: checks the key in Authorization, parses a POST body, answers the same constant JSON as the bare Worker of the route with the X-Request-Id, Cache-Control and Vary headers every evaluate answer carries (and CORS headers when the request has Origin, as the evaluate Worker does; the bench sends none, like a server-side caller), evaluates nothing), to split the gap into what the contract costs and what evaluation costs; those rows are reported, not judged. ' +
-      '"stack workerd" rows, for context, reported and not judged: a bare Worker answering the small single-flag body (not size-matched) added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), whose evaluate Worker runs with the development settings of `npm start` (1 s snapshot age) and whose metrics the queue consumer writes to the embedded database, in the bench\'s own process beside the load generator, during the evaluate segments only. ' +
-      'Added latency is judged at a fixed rate: each evaluate target and its bare counterpart are loaded again at the same open-loop rate, half of what the slower of the two answered at saturation, in 3 (quick) or 10 interleaved rounds of 3 s, judged on the median over the calm rounds of the p99 difference within a round; at saturation (closed loop) every answer also waits for the ones queued before it on the saturated core, so those latency rows are reported, not judged. ' +
+      '"stack workerd" rows, for context, reported and not judged: a bare Worker answering the small single-flag body (not size-matched) added to the local stack\'s workerd (admin, cron and the queue consumer beside the evaluate Worker), whose metrics the queue consumer writes to the embedded database (PGlite), which runs in the bench\'s own process beside the load generator, during and just after the evaluate segments (the bare Worker counts nothing). ' +
+      'Added latency is judged at a fixed rate: each evaluate target and its bare counterpart are loaded again at the same open-loop rate, half of what the slower of the two answered at saturation, in 3 (quick) or 10 paired rounds of 3 s, judged on the median over the calm rounds of the p99 difference within a round; at saturation (closed loop) every answer also waits for the ones queued before it on the saturated core, so those latency rows are reported, not judged. ' +
       'Latency percentiles come from every 2xx response time autocannon measured (hrtime, fractional ms) over all segments of a target, bucketed at 10 µs (autocannon\'s own histogram keeps whole ms); the load generator shares the 2 cores with workerd. ' +
       'workerd CPU per request is user+system time of the workerd process over each segment (10 ms ticks); it is less sensitive to other processes than throughput. Memory: after those rounds, a soak loads the three evaluate routes at saturation (60 s; quick 12 s) with workerd\'s inspector attached to the evaluate isolate, sampling its used JS heap 4 times a second (Runtime.getHeapUsage); the smallest sample of a quarter is its live heap (workerd does not answer a forced collection). No inspector is attached during the throughput and latency rounds: an attached session slows the isolate it watches by a few percent, and the bare Worker has none. The workerd process RSS is reported too: it holds every Worker of the rig (the evaluate Worker, the baselines, a queue sink) and the KV and queue simulators and climbs under load of the bare Worker alone, so it is not the isolate\'s memory.',
     machine: machine(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { groupedRounds } from './rounds';
+import { groupedRounds, roundOrders, rotatingRounds } from './rounds';
 
 describe('grouped rounds', () => {
   const order = groupedRounds([['bare-a', 'eval-a', 'floor-a'], ['bare-b', 'eval-b'], ['extra']]);
@@ -23,5 +23,20 @@ describe('grouped rounds', () => {
   it('lets the evaluate target run before its bare Worker as often as after it', () => {
     const evalFirst = Array.from({ length: 12 }, (_, round) => order(round)).filter((o) => o.indexOf('eval-a') < o.indexOf('bare-a'));
     expect(evalFirst).toHaveLength(6);
+  });
+});
+
+describe('round orders', () => {
+  const [a, b, c] = [{ name: 'a' }, { name: 'b' }, { name: 'c' }];
+
+  it('rotates by one each round by default', () => {
+    expect(roundOrders([a, b, c], 3, rotatingRounds([a, b, c]))).toEqual([[a, b, c], [b, c, a], [c, a, b]]);
+  });
+
+  it('refuses, before anything runs, a round that misses a target, repeats one or runs another object', () => {
+    expect(() => roundOrders([a, b, c], 2, (r) => (r === 1 ? [a, b] : [a, b, c]))).toThrow('round 2 must run every target exactly once');
+    expect(() => roundOrders([a, b, c], 1, () => [a, a, b])).toThrow('round 1');
+    expect(() => roundOrders([a, b, c], 1, () => [a, b, { name: 'c' }])).toThrow('round 1');
+    expect(roundOrders([a, b, c], 2, groupedRounds([[a, b], [c]]))).toEqual([[a, b, c], [c, b, a]]);
   });
 });

@@ -1,6 +1,7 @@
 // How bench (c) turns paired segments into a verdict on a machine shared with other guests: a target
-// and its counterpart run back to back in each round (bench/rounds.ts), every segment records its steal time, and a
-// target is judged on the rounds in which neither segment lost more than STEAL_LIMIT of the machine.
+// and its counterpart run back to back in each round (bench/rounds.ts), every segment records its
+// steal time, and a target is judged on the rounds in which neither segment lost more than
+// STEAL_LIMIT of the machine.
 import { median } from './lib';
 
 /** A segment during which other guests took more than this share of the machine does not measure our code. */
