@@ -50,7 +50,7 @@ function contractFloorWorkerOptions(port: number, name: string, body: string): R
   return baselineWorkerOptions(name, 'contract-floor-worker.js', port, { EXPECTED_AUTHORIZATION: `Bearer ${BENCH_EVAL_KEY}`, BODY: body });
 }
 
-/** The routes of bench (c), in the order of evaluateTargets. */
+/** The routes of bench (c). */
 export const ROUTES = ['single', 'bulk', 'ofrep'] as const;
 export type Route = (typeof ROUTES)[number];
 
@@ -210,9 +210,40 @@ export function routeTarget(route: Route, label: string, base: string, evalKey: 
   }
 }
 
-/** The requests of every route of ROUTES against a base URL, in that order. */
-export function evaluateTargets(label: string, base: string, evalKey: string, orgId: string, userId: string): Target[] {
-  return ROUTES.map((route) => routeTarget(route, label, base, evalKey, orgId, userId));
+/** One route's request to an evaluate Worker, and the same request to its bare Worker and contract floor. */
+export interface RoutePair {
+  evaluate: Target;
+  bare: Target;
+  floor?: Target;
+}
+
+/**
+ * The pairs of every route of ROUTES, in that order: `bareOf(route)` and `floorOf(route)` are the base
+ * URLs of that route's baselines (no floor without `floorOf`).
+ */
+export function pairedTargets(
+  urls: { evaluate: string; bareOf: (route: Route) => string; floorOf?: (route: Route) => string },
+  evalKey: string,
+  orgId: string,
+  userId: string,
+): RoutePair[] {
+  const target = (route: Route, label: string, base: string) => routeTarget(route, label, base, evalKey, orgId, userId);
+  return ROUTES.map((route) => ({
+    evaluate: target(route, '', urls.evaluate),
+    bare: target(route, 'bare: ', urls.bareOf(route)),
+    floor: urls.floorOf === undefined ? undefined : target(route, 'contract floor: ', urls.floorOf(route)),
+  }));
+}
+
+/** The pairs of a rig started with route bodies: its `evaluate` Worker against `bare-<route>` and `contract-floor-<route>`. */
+export function rigPairs(rig: Rig, orgId: string, userId: string): Required<RoutePair>[] {
+  const url = (name: string) => {
+    const base = rig.urls[name];
+    if (base === undefined) throw new Error(`the rig has no Worker ${name} (started without route bodies?)`);
+    return base;
+  };
+  const urls = { evaluate: url('evaluate'), bareOf: (route: Route) => url(`bare-${route}`), floorOf: (route: Route) => url(`contract-floor-${route}`) };
+  return pairedTargets(urls, rig.evalKey, orgId, userId) as Required<RoutePair>[];
 }
 
 /** Width of a latency bucket; autocannon's own histogram keeps whole milliseconds, too coarse for "< 1 ms added". */
@@ -279,7 +310,7 @@ export async function checkTargets(targets: readonly Target[]): Promise<Map<stri
 }
 
 /**
- * The evaluate Worker's answer to each request of evaluateTargets (in ROUTES order), from a rig of its
+ * The evaluate Worker's answer to the request of each route (in ROUTES order), from a rig of its
  * own started and stopped here: the constant bodies of the baseline Workers of startRig's `routeBodies`.
  * Every answer of the bench's requests is the same bytes (one snapshot, one context; the request id
  * travels in a header), so the baselines then send exactly what the evaluate Worker sends.
@@ -287,29 +318,31 @@ export async function checkTargets(targets: readonly Target[]): Promise<Map<stri
 export async function routeAnswers(evaluateScript: string, vars: Record<string, string>, orgId: string, userId: string): Promise<string[]> {
   const rig = await startRig({ evaluate: evaluateScript }, vars);
   try {
-    return [...(await checkTargets(evaluateTargets('', rig.urls.evaluate!, rig.evalKey, orgId, userId))).values()];
+    const targets = ROUTES.map((route) => routeTarget(route, '', rig.urls.evaluate!, rig.evalKey, orgId, userId));
+    return [...(await checkTargets(targets)).values()];
   } finally {
     await rig.close();
   }
 }
 
 /**
- * Fails loudly unless both targets of each pair answered the same body (what the baselines' fairness
+ * Fails loudly unless each pair's baselines answered the evaluate Worker's body (what their fairness
  * rests on); `bodies` are checkTargets' answers.
  */
-export function checkSameAnswers(pairs: readonly (readonly [Target, Target])[], bodies: ReadonlyMap<string, string>): void {
-  for (const [a, b] of pairs) {
-    const x = bodies.get(a.name);
-    const y = bodies.get(b.name);
-    if (x === undefined || x !== y) throw new Error(`${a.name} and ${b.name} answer different bodies: ${x} vs ${y}`);
+export function checkSameAnswers(pairs: readonly RoutePair[], bodies: ReadonlyMap<string, string>): void {
+  for (const { evaluate, bare, floor } of pairs) {
+    const expected = bodies.get(evaluate.name);
+    for (const baseline of floor === undefined ? [bare] : [bare, floor]) {
+      const actual = bodies.get(baseline.name);
+      if (expected === undefined || actual !== expected) throw new Error(`${evaluate.name} and ${baseline.name} answer different bodies: ${expected} vs ${actual}`);
+    }
   }
 }
 
 /**
- * Runs every target for `seconds` per round, `rounds` times, after a 1 s warm-up of each. `order`
- * gives each round's order (every target once, checked before any load; see rounds.ts); without it
- * the order rotates each round, so no target always follows the same neighbour. `onSegment` hears which target a measured segment is
- * about to load.
+ * Runs every target for `seconds` per round, `rounds` times, after a 1 s warm-up of each, in the order
+ * `order` gives each round (checked before any load; see rounds.ts), rotatingRounds by default.
+ * `onSegment` hears which target a measured segment is about to load.
  */
 export async function interleave(
   targets: readonly Target[],

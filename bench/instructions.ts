@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { bundleWorker } from '../scripts/stack/build';
-import { ROUTES, checkSameAnswers, checkTargets, routeAnswers, routeTarget, startRig, type Route, type Target } from './http-rig';
+import { checkSameAnswers, checkTargets, rigPairs, routeAnswers, startRig, type Target } from './http-rig';
 import { ROOT, childProcessPids, machine, round, sleep, type BenchContext, type BenchResult, type SummaryRow } from './lib';
 
 const WORKERD = (createRequire(import.meta.url)('workerd') as { default: string }).default;
@@ -142,11 +142,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     if (pid === undefined) throw new Error('the workerd process under callgrind was not found');
     const control = (...args: string[]) => callgrindControl(pid, ...args);
     const dumps = new Set<string>();
-    const urls = rig.urls;
-    const target = (route: Route, label: string, base: string) => routeTarget(route, label, base, rig!.evalKey, orgId, userId);
-    const groups = ROUTES.map((route) => [target(route, 'bare: ', urls[`bare-${route}`]!), target(route, 'contract floor: ', urls[`contract-floor-${route}`]!), target(route, '', urls.evaluate!)] as const);
+    const pairs = rigPairs(rig, orgId, userId);
+    const groups = pairs.map((p) => [p.bare, p.floor, p.evaluate] as const);
     const targets = groups.flat();
-    checkSameAnswers(groups.flatMap(([b, f, e]) => [[e, b], [e, f]] as const), await checkTargets(targets));
+    checkSameAnswers(pairs, await checkTargets(targets));
     const results = new Map<string, Measured>(targets.map((t) => [t.name, { target: t.name, perRequest: [], errors: 0 }]));
     for (const t of targets) await send(t, warmup);
 
